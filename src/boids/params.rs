@@ -1,0 +1,212 @@
+//! Parameters of the fish school, with validation and TOML presets.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// How new fish get their initial velocity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpawnMode {
+    /// The seed's choice: velocity `(U(0,1), U(0,1))`, so the school first drifts down-right.
+    #[default]
+    Seed,
+    /// A uniformly random heading at half the maximum speed.
+    RandomDirection,
+}
+
+/// Every number the school's rules use. Defaults are the seed's values.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "app", derive(bevy::prelude::Resource))]
+#[serde(deny_unknown_fields, default)]
+pub struct BoidParams {
+    /// Field width; fish outside `[0, width]` are pushed back.
+    pub width: f32,
+    /// Field height; fish outside `[0, height]` are pushed back.
+    pub height: f32,
+    /// Other fish closer than this are neighbours.
+    pub vision: f32,
+    /// Neighbours closer than this are too near (separation).
+    pub avoid: f32,
+    /// Weight of cohesion (steer to the neighbours' mean position).
+    pub cohesion: f32,
+    /// Weight of alignment (steer to the neighbours' mean velocity).
+    pub alignment: f32,
+    /// Weight of separation (steer away from the too-near neighbours' mean position).
+    pub separation: f32,
+    /// Length of the steering acceleration (the seed's 0.1).
+    pub max_accel: f32,
+    /// Speed clamp after each velocity update.
+    pub max_speed: f32,
+    /// Acceleration added on an axis where the fish is outside the field.
+    pub boundary_push: f32,
+    /// Initial velocities of new fish.
+    pub spawn: SpawnMode,
+}
+
+impl Default for BoidParams {
+    fn default() -> Self {
+        Self {
+            width: 1000.0,
+            height: 500.0,
+            vision: 100.0,
+            avoid: 20.0,
+            cohesion: 1.0,
+            alignment: 0.7,
+            separation: 5.0,
+            max_accel: 0.1,
+            max_speed: 5.0,
+            boundary_push: 1.0,
+            spawn: SpawnMode::Seed,
+        }
+    }
+}
+
+/// A parameter value that the rules cannot work with.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParamError {
+    #[error("{name} must be a finite number, got {value}")]
+    NotFinite { name: &'static str, value: f32 },
+    #[error("{name} must be greater than 0, got {value}")]
+    NotPositive { name: &'static str, value: f32 },
+    #[error("{name} must not be negative, got {value}")]
+    Negative { name: &'static str, value: f32 },
+    #[error("avoid ({avoid}) must not exceed vision ({vision})")]
+    AvoidAboveVision { avoid: f32, vision: f32 },
+    #[error("{name} is too large ({value}); at most {max}")]
+    TooLarge {
+        name: &'static str,
+        value: f32,
+        max: f32,
+    },
+    #[error(
+        "the field of {width} x {height} with vision {vision} needs {cells} grid cells; at most {max} are allowed (raise vision or shrink the field)"
+    )]
+    TooManyCells {
+        width: f32,
+        height: f32,
+        vision: f32,
+        cells: f64,
+        max: f64,
+    },
+}
+
+/// The largest grid the neighbour search will allocate (cells of size `vision`).
+pub const MAX_GRID_CELLS: f64 = 64.0 * 1024.0 * 1024.0;
+
+impl BoidParams {
+    /// Checks every value; a valid set never makes the rules produce NaN.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        let all = [
+            ("width", self.width),
+            ("height", self.height),
+            ("vision", self.vision),
+            ("avoid", self.avoid),
+            ("cohesion", self.cohesion),
+            ("alignment", self.alignment),
+            ("separation", self.separation),
+            ("max_accel", self.max_accel),
+            ("max_speed", self.max_speed),
+            ("boundary_push", self.boundary_push),
+        ];
+        for (name, value) in all {
+            if !value.is_finite() {
+                return Err(ParamError::NotFinite { name, value });
+            }
+        }
+        for (name, value) in [
+            ("width", self.width),
+            ("height", self.height),
+            ("vision", self.vision),
+            ("max_speed", self.max_speed),
+        ] {
+            if value <= 0.0 {
+                return Err(ParamError::NotPositive { name, value });
+            }
+        }
+        for (name, value) in [
+            ("avoid", self.avoid),
+            ("cohesion", self.cohesion),
+            ("alignment", self.alignment),
+            ("separation", self.separation),
+            ("max_accel", self.max_accel),
+            ("boundary_push", self.boundary_push),
+        ] {
+            if value < 0.0 {
+                return Err(ParamError::Negative { name, value });
+            }
+        }
+        if self.avoid > self.vision {
+            return Err(ParamError::AvoidAboveVision {
+                avoid: self.avoid,
+                vision: self.vision,
+            });
+        }
+        // Coordinates stay well inside f32's exact range for sums of offsets.
+        for (name, value) in [("width", self.width), ("height", self.height)] {
+            if value > 1.0e7 {
+                return Err(ParamError::TooLarge {
+                    name,
+                    value,
+                    max: 1.0e7,
+                });
+            }
+        }
+        let cells = (self.width as f64 / self.vision as f64).ceil()
+            * (self.height as f64 / self.vision as f64).ceil();
+        if cells > MAX_GRID_CELLS {
+            return Err(ParamError::TooManyCells {
+                width: self.width,
+                height: self.height,
+                vision: self.vision,
+                cells,
+                max: MAX_GRID_CELLS,
+            });
+        }
+        Ok(())
+    }
+
+    /// Parses and validates a TOML preset. Missing keys take the defaults.
+    pub fn from_toml(text: &str) -> Result<Self, PresetError> {
+        let params: BoidParams =
+            toml::from_str(text).map_err(|e| PresetError::Parse(e.to_string()))?;
+        params.validate()?;
+        Ok(params)
+    }
+
+    /// The preset as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("BoidParams always serialises")
+    }
+
+    /// Loads a preset file; on any error nothing is returned and the caller keeps its values.
+    pub fn load(path: &Path) -> Result<Self, PresetError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PresetError::Io(path.display().to_string(), e.to_string()))?;
+        Self::from_toml(&text)
+    }
+
+    /// Saves a preset atomically (temp file, then rename).
+    pub fn save(&self, path: &Path) -> Result<(), PresetError> {
+        self.validate()?;
+        crate::util::write_atomic(path, self.to_toml().as_bytes())
+            .map_err(|e| PresetError::Io(path.display().to_string(), e.to_string()))
+    }
+
+    /// A field with the seed's fish density (30 fish per 1000 x 500) for `fish` fish, at the seed's 2:1 aspect.
+    pub fn field_for_seed_density(fish: usize) -> (f32, f32) {
+        let area = fish as f64 * (1000.0 * 500.0 / 30.0);
+        let height = (area / 2.0).sqrt();
+        ((2.0 * height) as f32, height as f32)
+    }
+}
+
+/// Why a preset could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PresetError {
+    #[error("cannot access preset {0}: {1}")]
+    Io(String, String),
+    #[error("preset is not valid TOML for the fish parameters: {0}")]
+    Parse(String),
+    #[error("preset has an invalid value: {0}")]
+    Invalid(#[from] ParamError),
+}

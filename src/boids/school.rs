@@ -1,0 +1,88 @@
+//! A whole school as plain vectors: spawning and a sequential step.
+//!
+//! The Bevy plugin runs the same per-fish functions as systems over entities;
+//! this type is what tests, the soak and the criterion bench drive directly.
+
+use super::grid::Grid;
+use super::params::{BoidParams, SpawnMode};
+use super::rules;
+use glam::Vec2;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// A new fish: in the middle half of the field, velocity by `params.spawn`.
+pub fn spawn_fish(rng: &mut StdRng, params: &BoidParams) -> (Vec2, Vec2) {
+    let p = Vec2::new(
+        params.width * (0.25 + 0.5 * rng.random::<f32>()),
+        params.height * (0.25 + 0.5 * rng.random::<f32>()),
+    );
+    (p, spawn_velocity(rng, params))
+}
+
+/// The initial velocity of a fish placed by the user.
+pub fn spawn_velocity(rng: &mut StdRng, params: &BoidParams) -> Vec2 {
+    match params.spawn {
+        SpawnMode::Seed => Vec2::new(rng.random::<f32>(), rng.random::<f32>()),
+        SpawnMode::RandomDirection => {
+            let angle = rng.random::<f32>() * std::f32::consts::TAU;
+            Vec2::from_angle(angle) * (0.5 * params.max_speed)
+        }
+    }
+}
+
+/// The acceleration of fish `i` for this step: flocking plus the boundary push.
+#[inline]
+pub fn acceleration(grid: &Grid, i: usize, params: &BoidParams) -> Vec2 {
+    let (p, v) = grid.fish(i);
+    rules::steer(v, &grid.sums(i, params), params) + rules::boundary(p, params)
+}
+
+/// Positions and velocities of a school, stepped with the grid.
+#[derive(Clone, Debug, Default)]
+pub struct School {
+    pub pos: Vec<Vec2>,
+    pub vel: Vec<Vec2>,
+    grid: Grid,
+    accel: Vec<Vec2>,
+}
+
+impl School {
+    /// `n` fish spawned from `seed`.
+    pub fn new(n: usize, seed: u64, params: &BoidParams) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (pos, vel) = (0..n).map(|_| spawn_fish(&mut rng, params)).unzip();
+        Self {
+            pos,
+            vel,
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pos.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos.is_empty()
+    }
+
+    /// The grid as built by the last step (or by [`School::rebuild_grid`]).
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    pub fn rebuild_grid(&mut self, params: &BoidParams) {
+        self.grid.rebuild(&self.pos, &self.vel, params);
+    }
+
+    /// One step: snapshot -> accelerations of all fish -> move all fish.
+    pub fn step(&mut self, params: &BoidParams) {
+        self.rebuild_grid(params);
+        self.accel.clear();
+        self.accel
+            .extend((0..self.pos.len()).map(|i| acceleration(&self.grid, i, params)));
+        for ((p, v), &a) in self.pos.iter_mut().zip(&mut self.vel).zip(&self.accel) {
+            (*p, *v) = rules::integrate(*p, *v, a, params);
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! `shoal bench path-sgd`: step time of Path-SGD against plain SGD on the same net.
+
+use super::experiment::{Algo, Init, Run};
+use super::mlp::Mlp;
+use crate::learn::data::{Digits, PIXELS, Split};
+use burn::tensor::backend::AutodiffBackend;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PathSgdBench {
+    pub bench: &'static str,
+    pub sizes: Vec<usize>,
+    pub batch: usize,
+    pub iters: usize,
+    /// Median ms of one SGD step (batch to tensors, forward, backward, update).
+    pub sgd_ms: f64,
+    /// Median ms of one Path-SGD step (the same plus the gamma passes).
+    pub path_sgd_ms: f64,
+    pub ratio: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Times `iters` steps of each (after one warm-up step), interleaved.
+pub fn run<B: AutodiffBackend>(
+    hidden: usize,
+    batch: usize,
+    iters: usize,
+    dev: &B::Device,
+) -> anyhow::Result<PathSgdBench> {
+    anyhow::ensure!(
+        hidden > 0 && batch > 0 && iters > 0,
+        "--hidden, --batch and --iters must be at least 1"
+    );
+    let data = Arc::new(Digits::bundled(Split::Train));
+    anyhow::ensure!(
+        batch <= data.len(),
+        "--batch must be at most {}",
+        data.len()
+    );
+    let sizes = vec![PIXELS, hidden, hidden, 10];
+    let net = Mlp::<B>::balanced(&sizes, 1, dev);
+    let mut sgd = Run::new(
+        net.clone(),
+        Algo::Sgd,
+        Init::Balanced,
+        1e-3,
+        2.0,
+        data.clone(),
+        batch,
+        1,
+        dev.clone(),
+    )?;
+    let mut path = Run::new(
+        net,
+        Algo::PathSgd,
+        Init::Balanced,
+        1e-3,
+        2.0,
+        data,
+        batch,
+        1,
+        dev.clone(),
+    )?;
+    sgd.step();
+    path.step();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..iters {
+        let t = Instant::now();
+        sgd.step();
+        a.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        path.step();
+        b.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let (sgd_ms, path_sgd_ms) = (median(a), median(b));
+    Ok(PathSgdBench {
+        bench: "path-sgd",
+        sizes,
+        batch,
+        iters,
+        sgd_ms,
+        path_sgd_ms,
+        ratio: path_sgd_ms / sgd_ms,
+    })
+}

@@ -1,0 +1,319 @@
+//! Path-SGD (Neyshabur, Salakhutdinov & Srebro, NeurIPS 2015): path-normalised,
+//! rescaling-invariant steepest descent for feed-forward ReLU nets.
+//!
+//! For an edge `e = (u -> v)` the update is `w_e -= eta * dL/dw_e / gamma_p(w, e)` with
+//! `gamma_p(w, e) = (sum over paths through e of prod_{e' != e} |w_e'|^p)^(2/p)`.
+//! All gammas come from one forward and one backward pass with `|w|^p` weights:
+//! `gamma_in(v) = sum_u gamma_in(u) |w_uv|^p + |b_v|^p` from all-ones inputs,
+//! `gamma_out(u) = sum_v |w_uv|^p gamma_out(v)` from all-ones outputs, and
+//! `gamma(u -> v) = gamma_in(u)^(2/p) * gamma_out(v)^(2/p)`. A bias is an edge from a
+//! constant-1 unit: its update is divided by `gamma_out(v)^(2/p)`.
+//!
+//! **Restriction.** [`PathSgd`] works on any burn module whose float parameters are,
+//! in visiting order, a chain of `Linear` layers (Row layout): weight `[in, out]`,
+//! optional bias `[out]`, with each layer's `in` equal to the previous `out`, and
+//! ReLU (or identity) between them. Anything else (convolutions, norms, embeddings,
+//! shape breaks) is rejected with [`PathSgdError::Unsupported`]; the activation
+//! cannot be seen from the parameters, so using another activation is the caller's error.
+
+pub mod bench;
+pub mod experiment;
+pub mod mlp;
+
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
+use std::collections::HashMap;
+
+/// Why Path-SGD cannot handle a module.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PathSgdError {
+    #[error("Path-SGD supports only chains of Linear layers (+ ReLU): {0}")]
+    Unsupported(String),
+    #[error("p must be a finite number >= 1, got {0}")]
+    BadP(f64),
+}
+
+/// One layer's weights on a plain backend: `w` is `[in, out]`, `b` is `[out]`.
+#[derive(Clone, Debug)]
+pub struct LayerWeights<B: Backend> {
+    pub w: Tensor<B, 2>,
+    pub b: Option<Tensor<B, 1>>,
+    pub w_id: Option<ParamId>,
+    pub b_id: Option<ParamId>,
+}
+
+/// `|x|^p`, with the cheap forms for p = 1 and p = 2.
+fn abs_pow<B: Backend, const D: usize>(x: Tensor<B, D>, p: f64) -> Tensor<B, D> {
+    if p == 2.0 {
+        x.square()
+    } else if p == 1.0 {
+        x.abs()
+    } else {
+        x.abs().powf_scalar(p)
+    }
+}
+
+/// `x^(2/p)` for non-negative `x`.
+fn pow_two_over_p<B: Backend, const D: usize>(x: Tensor<B, D>, p: f64) -> Tensor<B, D> {
+    if p == 2.0 { x } else { x.powf_scalar(2.0 / p) }
+}
+
+/// `gamma_in` of each layer's input units and `gamma_out` of each layer's output units.
+pub struct PathGammas<B: Backend> {
+    /// `gin[l]`: `[in_l]` for the inputs of layer `l`; `gin[L]` are the network outputs.
+    pub gin: Vec<Tensor<B, 1>>,
+    /// `gout[l]`: `[out_l]` for the outputs of layer `l`.
+    pub gout: Vec<Tensor<B, 1>>,
+}
+
+/// The forward and backward passes with `|w|^p` weights (batch of one, ReLU as identity).
+pub fn path_gammas<B: Backend>(layers: &[LayerWeights<B>], p: f64) -> PathGammas<B> {
+    let powered: Vec<(Tensor<B, 2>, Option<Tensor<B, 1>>)> = layers
+        .iter()
+        .map(|l| (abs_pow(l.w.clone(), p), l.b.clone().map(|b| abs_pow(b, p))))
+        .collect();
+    let device = layers[0].w.device();
+    let in0 = layers[0].w.dims()[0];
+    let mut gin = vec![Tensor::<B, 1>::ones([in0], &device)];
+    for (wp, bp) in &powered {
+        let prev = gin.last().expect("non-empty").clone();
+        let out = wp.dims()[1];
+        let mut next = prev
+            .reshape([1, wp.dims()[0]])
+            .matmul(wp.clone())
+            .reshape([out]);
+        if let Some(bp) = bp {
+            next = next + bp.clone();
+        }
+        gin.push(next);
+    }
+    let last_out = powered.last().expect("non-empty").0.dims()[1];
+    let mut gout_rev = vec![Tensor::<B, 1>::ones([last_out], &device)];
+    for (wp, _) in powered.iter().rev() {
+        let next = gout_rev.last().expect("non-empty").clone();
+        let [i, o] = wp.dims();
+        gout_rev.push(wp.clone().matmul(next.reshape([o, 1])).reshape([i]));
+    }
+    // gout_rev = [gout of layer L-1, gout of layer L-2 (= its outputs), ..., gout of the inputs]
+    gout_rev.pop(); // the inputs' gamma_out is not needed
+    gout_rev.reverse();
+    PathGammas {
+        gin,
+        gout: gout_rev,
+    }
+}
+
+/// The path norm `phi_p(w) = (sum over all input->output paths of prod |w_e|^p)^(1/p)`,
+/// where paths may also start at a bias (a constant-1 unit).
+pub fn path_norm<B: Backend>(layers: &[LayerWeights<B>], p: f64) -> f64 {
+    let g = path_gammas(layers, p);
+    let total: f64 = g
+        .gin
+        .last()
+        .expect("outputs")
+        .clone()
+        .sum()
+        .into_scalar()
+        .elem::<f64>();
+    total.powf(1.0 / p)
+}
+
+/// `gamma_p(w, e)` of every weight (`[in, out]`) and bias (`[out]`), materialised (for tests).
+pub fn edge_gammas<B: Backend>(
+    layers: &[LayerWeights<B>],
+    p: f64,
+) -> Vec<(Tensor<B, 2>, Tensor<B, 1>)> {
+    let g = path_gammas(layers, p);
+    layers
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| {
+            let [i, o] = layer.w.dims();
+            let a = pow_two_over_p(g.gin[l].clone(), p).reshape([i, 1]);
+            let b = pow_two_over_p(g.gout[l].clone(), p);
+            (a.matmul(b.clone().reshape([1, o])), b)
+        })
+        .collect()
+}
+
+/// Collects a module's parameters as a chain of Linear layers, or says why it is not one.
+struct LayerCollector<B: AutodiffBackend> {
+    layers: Vec<LayerWeights<B::InnerBackend>>,
+    error: Option<String>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for LayerCollector<B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if self.error.is_some() {
+            return;
+        }
+        let t = param.val().inner();
+        let dims = t.dims();
+        match D {
+            2 => {
+                let (i, o) = (dims[0], dims[1]);
+                if let Some(prev) = self.layers.last() {
+                    let prev_out = prev.w.dims()[1];
+                    if prev_out != i {
+                        self.error = Some(format!(
+                            "layer {} takes {i} inputs but the previous layer has {prev_out} outputs",
+                            self.layers.len()
+                        ));
+                        return;
+                    }
+                }
+                self.layers.push(LayerWeights {
+                    w: t.reshape([i, o]),
+                    b: None,
+                    w_id: Some(param.id),
+                    b_id: None,
+                });
+            }
+            1 => {
+                let n = dims[0];
+                match self.layers.last_mut() {
+                    Some(l) if l.b.is_none() && l.w.dims()[1] == n => {
+                        l.b = Some(t.reshape([n]));
+                        l.b_id = Some(param.id);
+                    }
+                    _ => {
+                        self.error = Some(format!(
+                            "a 1-D parameter of size {n} is not the bias of a Linear layer"
+                        ))
+                    }
+                }
+            }
+            _ => {
+                self.error = Some(format!(
+                    "a {D}-D parameter {dims:?} (only Linear weights and biases are allowed)"
+                ))
+            }
+        }
+    }
+
+    fn visit_int<const D: usize>(&mut self, _: &Param<Tensor<B, D, burn::tensor::Int>>) {
+        self.error
+            .get_or_insert_with(|| "an integer parameter".into());
+    }
+
+    fn visit_bool<const D: usize>(&mut self, _: &Param<Tensor<B, D, burn::tensor::Bool>>) {
+        self.error
+            .get_or_insert_with(|| "a boolean parameter".into());
+    }
+}
+
+/// The Linear chain of `module`, checked.
+pub fn linear_chain<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+) -> Result<Vec<LayerWeights<B::InnerBackend>>, PathSgdError> {
+    let mut c = LayerCollector::<B> {
+        layers: Vec::new(),
+        error: None,
+    };
+    module.visit(&mut c);
+    if let Some(e) = c.error {
+        return Err(PathSgdError::Unsupported(e));
+    }
+    if c.layers.is_empty() {
+        return Err(PathSgdError::Unsupported(
+            "the module has no Linear layers".into(),
+        ));
+    }
+    Ok(c.layers)
+}
+
+/// Per-parameter divisors: weights by `gin^(2/p)` (column) times `gout^(2/p)` (row).
+enum Divisor<B: Backend> {
+    Weight {
+        col: Tensor<B, 2>,
+        row: Tensor<B, 2>,
+    },
+    Bias(Tensor<B, 1>),
+}
+
+/// The Path-SGD optimizer (stateless apart from `p`).
+#[derive(Clone, Copy, Debug)]
+pub struct PathSgd {
+    pub p: f64,
+}
+
+impl PathSgd {
+    pub fn new(p: f64) -> Result<Self, PathSgdError> {
+        if !(p.is_finite() && p >= 1.0) {
+            return Err(PathSgdError::BadP(p));
+        }
+        Ok(Self { p })
+    }
+
+    /// One update of `module` with `grads` (from `GradientsParams::from_grads`).
+    pub fn step<B: AutodiffBackend, M: AutodiffModule<B>>(
+        &self,
+        lr: f64,
+        module: M,
+        grads: GradientsParams,
+    ) -> Result<M, PathSgdError> {
+        let layers = linear_chain::<B, M>(&module)?;
+        let g = path_gammas(&layers, self.p);
+        let mut divisors = HashMap::new();
+        for (l, layer) in layers.iter().enumerate() {
+            let [i, o] = layer.w.dims();
+            // gamma = 0 only where the gradient is 0 too; the clamp turns 0/0 into 0.
+            let tiny = f32::MIN_POSITIVE as f64;
+            let col = pow_two_over_p(g.gin[l].clone(), self.p)
+                .clamp_min(tiny)
+                .reshape([i, 1]);
+            let row = pow_two_over_p(g.gout[l].clone(), self.p).clamp_min(tiny);
+            if let Some(id) = layer.w_id {
+                divisors.insert(
+                    id,
+                    Divisor::Weight {
+                        col,
+                        row: row.clone().reshape([1, o]),
+                    },
+                );
+            }
+            if let Some(id) = layer.b_id {
+                divisors.insert(id, Divisor::Bias(row));
+            }
+        }
+        let mut mapper = PathMapper::<B> {
+            divisors,
+            grads,
+            lr,
+        };
+        Ok(module.map(&mut mapper))
+    }
+}
+
+struct PathMapper<B: AutodiffBackend> {
+    divisors: HashMap<ParamId, Divisor<B::InnerBackend>>,
+    grads: GradientsParams,
+    lr: f64,
+}
+
+impl<B: AutodiffBackend> ModuleMapper<B> for PathMapper<B> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let grad = self.grads.remove::<B::InnerBackend, D>(id);
+        let tensor = match (grad, self.divisors.get(&id)) {
+            (Some(grad), Some(div)) => {
+                let require_grad = tensor.is_require_grad();
+                let shape = grad.shape();
+                let step = match div {
+                    Divisor::Weight { col, row } => {
+                        let [i, o] = [shape[0], shape[1]];
+                        (grad.reshape([i, o]) / col.clone() / row.clone()).reshape(shape)
+                    }
+                    Divisor::Bias(b) => (grad.reshape([shape[0]]) / b.clone()).reshape(shape),
+                };
+                let updated = tensor.inner() - step.mul_scalar(self.lr);
+                let t = Tensor::from_inner(updated);
+                if require_grad { t.require_grad() } else { t }
+            }
+            _ => tensor,
+        };
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}

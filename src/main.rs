@@ -1,0 +1,428 @@
+//! The shoal command line: the app by default, plus headless subcommands.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use shoal::boids::BoidParams;
+use shoal::boids::bench::{BoidBench, run as run_boid_bench};
+use shoal::scene::{AppOptions, build_app};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shoal",
+    version,
+    about = "A school of fish (Reynolds boids) in a 2D tank while neural networks train live"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Open the tank (the default when no subcommand is given).
+    Run(RunArgs),
+    /// Headless benchmarks that print one JSON line.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Train one small net three ways (by hand, autodiff, module + optimizer); write CSV + PNG.
+    Basics(BasicsArgs),
+    /// The Path-SGD paper's Fig. 2: SGD, AdaGrad, Path-SGD on balanced and unbalanced nets.
+    PathSgd(PathSgdArgs),
+    /// Load a dataset (bundled MNIST, or IDX files from --data) and print a summary.
+    Data(DataArgs),
+}
+
+#[derive(Args, Debug)]
+struct BasicsArgs {
+    #[arg(long, default_value_t = 1000)]
+    epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory for basics.csv and basics.png.
+    #[arg(long, default_value = "out/basics")]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct DataArgs {
+    /// A directory of MNIST / Fashion-MNIST / EMNIST IDX files (gzip or raw); default: the bundled digits.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Read EMNIST files of this split (byclass, bymerge, balanced, letters, digits, mnist).
+    #[arg(long)]
+    emnist_split: Option<shoal::learn::data::EmnistSplit>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct RunArgs {
+    /// Number of fish at start.
+    #[arg(long, default_value_t = 300)]
+    fish: usize,
+    /// Seed for the school's random source.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Load all fish parameters from a TOML preset.
+    #[arg(long)]
+    preset: Option<PathBuf>,
+    /// School steps per second (fixed timestep).
+    #[arg(long, default_value_t = 60.0)]
+    steps_per_second: f64,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Step the fish school with no window and print timings as JSON.
+    Boids(BoidBenchArgs),
+    /// Path-SGD step time against SGD (784-H-H-10 MLP, CPU backend) as JSON.
+    PathSgd(PathSgdBenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct PathSgdBenchArgs {
+    #[arg(long, default_value_t = 4000)]
+    hidden: usize,
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
+}
+
+#[derive(Args, Debug)]
+struct PathSgdArgs {
+    /// Units per hidden layer (784-H-H-10).
+    #[arg(long, default_value_t = 4000)]
+    hidden: usize,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Learning rates to choose from, per method (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,0.1,0.01,0.001")]
+    lr_grid: Vec<f64>,
+    /// Epochs of each trial run when choosing a learning rate.
+    #[arg(long, default_value_t = 1)]
+    select_epochs: usize,
+    /// The p of the path norm.
+    #[arg(long, default_value_t = 2.0)]
+    p: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Use only the first N training images (quick runs).
+    #[arg(long)]
+    train_limit: Option<usize>,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, default_value = "out/path-sgd")]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct BoidBenchArgs {
+    #[arg(long, default_value_t = 1000)]
+    fish: usize,
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
+    /// Untimed steps before timing.
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Field width (default 1000, or the seed's density with --seed-density).
+    #[arg(long)]
+    width: Option<f32>,
+    /// Field height (default 500, or the seed's density with --seed-density).
+    #[arg(long)]
+    height: Option<f32>,
+    /// Size the field for the seed's density: 30 fish per 1000 x 500.
+    #[arg(long, conflicts_with_all = ["width", "height"])]
+    seed_density: bool,
+    #[arg(long, default_value_t = 100.0)]
+    vision: f32,
+    #[arg(long, default_value_t = 20.0)]
+    avoid: f32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Threads that step the fish (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run_app(&cli.run),
+        Some(Command::Run(args)) => run_app(&args),
+        Some(Command::Bench(BenchCommand::Boids(args))) => bench_boids(&args),
+        Some(Command::Basics(args)) => basics(&args),
+        Some(Command::Data(args)) => data(&args),
+        Some(Command::PathSgd(args)) => path_sgd(&args),
+        Some(Command::Bench(BenchCommand::PathSgd(args))) => {
+            let r = shoal::learn::path_sgd::bench::run::<shoal::learn::CpuAutodiff>(
+                args.hidden,
+                args.batch,
+                args.iters,
+                &Default::default(),
+            );
+            r.and_then(|r| Ok(println!("{}", serde_json::to_string(&r)?)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shoal: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_app(args: &RunArgs) -> Result<()> {
+    let params = match &args.preset {
+        Some(path) => BoidParams::load(path)?,
+        None => BoidParams::default(),
+    };
+    anyhow::ensure!(
+        args.steps_per_second.is_finite() && args.steps_per_second > 0.0,
+        "--steps-per-second must be a positive number, got {}",
+        args.steps_per_second
+    );
+    let opts = AppOptions {
+        fish: args.fish,
+        seed: args.seed,
+        params,
+        steps_per_second: args.steps_per_second,
+    };
+    build_app(&opts).run();
+    Ok(())
+}
+
+fn bench_boids(args: &BoidBenchArgs) -> Result<()> {
+    anyhow::ensure!(args.fish > 0, "--fish must be at least 1");
+    let (width, height) = if args.seed_density {
+        BoidParams::field_for_seed_density(args.fish)
+    } else {
+        (args.width.unwrap_or(1000.0), args.height.unwrap_or(500.0))
+    };
+    let params = BoidParams {
+        width,
+        height,
+        vision: args.vision,
+        avoid: args.avoid,
+        ..BoidParams::default()
+    };
+    params.validate().context("invalid bench parameters")?;
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let bench = BoidBench {
+        fish: args.fish,
+        steps: args.steps,
+        warmup: args.warmup,
+        seed: args.seed,
+        threads,
+        params,
+    };
+    let result = run_boid_bench(&bench)?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} {{bar:30}} {{pos}}/{{len}} {{msg}} [{{elapsed}}<{{eta}}]"
+        ))
+        .expect("valid template"),
+    );
+    bar
+}
+
+fn basics(args: &BasicsArgs) -> Result<()> {
+    use shoal::learn::basics::{self, Method};
+    anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
+    basics::prepare_out_dir(&args.out)?;
+    let bar = progress_bar(args.epochs as u64, "basics");
+    let start = std::time::Instant::now();
+    let dev = Default::default();
+    let curves = basics::run::<shoal::learn::CpuAutodiff>(args.epochs, args.seed, &dev, |e, l| {
+        bar.set_position(e as u64 + 1);
+        bar.set_message(format!(
+            "hand {:.3e}  autodiff {:.3e}  module {:.3e}",
+            l[0], l[1], l[2]
+        ));
+    });
+    bar.finish();
+    let secs = start.elapsed().as_secs_f64();
+    let (csv, png) = curves.write(&args.out)?;
+    let last = args.epochs - 1;
+    for m in Method::ALL {
+        let marks: Vec<String> = [0, 200.min(last), last]
+            .iter()
+            .map(|&e| format!("epoch {e}: {:.4e}", curves.at(e, m)))
+            .collect();
+        println!("{:<17} {}", m.name(), marks.join("  "));
+    }
+    println!(
+        "{:.2} ms per epoch for all three methods ({:.1} s); wrote {} and {}",
+        secs * 1e3 / args.epochs as f64,
+        secs,
+        csv.display(),
+        png.display()
+    );
+    Ok(())
+}
+
+fn data(args: &DataArgs) -> Result<()> {
+    use shoal::learn::data::{Digits, Split};
+    for split in [Split::Train, Split::Test] {
+        let t = std::time::Instant::now();
+        let d = Digits::load(args.data.as_deref(), split, args.emnist_split)?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let counts: Vec<String> = d
+            .class_counts()
+            .iter()
+            .zip(&d.charset)
+            .map(|(n, c)| format!("{c}:{n}"))
+            .collect();
+        println!(
+            "{}: {} images, {} classes, loaded in {ms:.0} ms",
+            d.source,
+            d.len(),
+            d.classes()
+        );
+        println!("  per class: {}", counts.join(" "));
+    }
+    Ok(())
+}
+
+fn path_sgd(args: &PathSgdArgs) -> Result<()> {
+    use shoal::learn::data::{Digits, Split};
+    use shoal::learn::path_sgd::PathSgd;
+    use shoal::learn::path_sgd::experiment::{self as ex, ExperimentConfig, Init, Progress};
+    anyhow::ensure!(args.hidden > 0, "--hidden must be at least 1");
+    anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    anyhow::ensure!(
+        !args.lr_grid.is_empty(),
+        "--lr-grid needs at least one learning rate"
+    );
+    for &lr in &args.lr_grid {
+        anyhow::ensure!(
+            lr.is_finite() && lr > 0.0,
+            "learning rates must be positive numbers, got {lr}"
+        );
+    }
+    PathSgd::new(args.p)?;
+    shoal::learn::basics::prepare_out_dir(&args.out)?;
+    let mut train = Digits::load(args.data.as_deref(), Split::Train, None)?;
+    if let Some(n) = args.train_limit {
+        anyhow::ensure!(
+            n >= 2 * args.batch,
+            "--train-limit must be at least twice the batch"
+        );
+        train.truncate(n);
+    }
+    let test = Digits::load(args.data.as_deref(), Split::Test, None)?;
+    anyhow::ensure!(
+        train.len() >= 2 * args.batch,
+        "need at least two batches of training images"
+    );
+    let cfg = ExperimentConfig {
+        hidden: args.hidden,
+        epochs: args.epochs,
+        batch: args.batch,
+        lr_grid: args.lr_grid.clone(),
+        p: args.p,
+        seed: args.seed,
+        select_epochs: args.select_epochs,
+        holdout: (train.len() / 8).max(args.batch),
+    };
+    let dev = Default::default();
+    eprintln!(
+        "choosing learning rates from {:?} on a held-out split ...",
+        cfg.lr_grid
+    );
+    let lrs = ex::choose_learning_rates::<shoal::learn::CpuAutodiff>(
+        &cfg,
+        &train,
+        &dev,
+        &mut |p| match p {
+            Progress::Trial {
+                algo,
+                init,
+                lr,
+                holdout_error,
+                diverged,
+            } => eprintln!(
+                "  {:<8} {:<10} lr {lr:<6} held-out error {:.4}{}",
+                algo.name(),
+                init.name(),
+                holdout_error,
+                if diverged { " (diverged)" } else { "" }
+            ),
+            Progress::Chosen { algo, lr } => eprintln!("  -> {}: lr {lr}", algo.name()),
+            _ => {}
+        },
+    );
+    let train = std::sync::Arc::new(train);
+    let bar = progress_bar(0, "path-sgd");
+    let rows = ex::train_runs::<shoal::learn::CpuAutodiff>(
+        &cfg,
+        &lrs,
+        &Init::ALL,
+        cfg.epochs,
+        train.clone(),
+        &train,
+        &test,
+        &dev,
+        &mut |p| match p {
+            Progress::Step {
+                run,
+                runs,
+                step,
+                steps,
+                loss,
+            } => {
+                bar.set_length(steps as u64);
+                bar.set_position(step as u64);
+                bar.set_message(format!("run {}/{runs} loss {loss:.4}", run + 1));
+            }
+            Progress::Epoch(r) => bar.println(format!(
+                "{:<8} {:<10} epoch {:>3}: train CE {:.4} train err {:.4} test err {:.4}{}",
+                r.algo.name(),
+                r.init.name(),
+                r.epoch,
+                r.train.cross_entropy,
+                r.train.error,
+                r.test.error,
+                if r.diverged { " (diverged)" } else { "" }
+            )),
+            _ => {}
+        },
+    );
+    bar.finish_and_clear();
+    let (csv, png) = ex::write_outputs(&rows, &args.out)?;
+    println!("final epoch:");
+    println!(
+        "{:<9} {:<11} {:>8} {:>9} {:>10} {:>9}",
+        "method", "init", "lr", "train CE", "train err", "test err"
+    );
+    for r in rows.iter().filter(|r| r.epoch == cfg.epochs || r.diverged) {
+        println!(
+            "{:<9} {:<11} {:>8} {:>9.4} {:>10.4} {:>9.4}{}",
+            r.algo.name(),
+            r.init.name(),
+            r.lr,
+            r.train.cross_entropy,
+            r.train.error,
+            r.test.error,
+            if r.diverged { " diverged" } else { "" }
+        );
+    }
+    println!("wrote {} and {}", csv.display(), png.display());
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! The tank: camera, water, fish sprites, and keeping the school at the requested size.
+
+use crate::boids::BoidParams;
+use crate::boids::plugin::{Fish, SchoolRng, field_to_world, spawn_school};
+use bevy::asset::RenderAssetUsages;
+use bevy::camera::ScalingMode;
+use bevy::image::ImageSampler;
+use bevy::prelude::*;
+use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
+
+/// How many fish the user asked for, and the seed of the last reset.
+#[derive(Resource, Clone, Debug)]
+pub struct TankSettings {
+    pub fish: usize,
+    pub seed: u64,
+    /// Fish sprite length in field units.
+    pub fish_size: f32,
+}
+
+impl Default for TankSettings {
+    fn default() -> Self {
+        Self {
+            fish: 300,
+            seed: 1,
+            fish_size: 14.0,
+        }
+    }
+}
+
+/// Ask for a fresh school (all fish despawned, the random source reseeded).
+#[derive(Message, Clone, Copy, Debug)]
+pub struct ResetSchool;
+
+/// Handles to the generated fish and water images.
+#[derive(Resource, Clone)]
+pub struct TankArt {
+    pub fish: Handle<Image>,
+    pub water: Handle<Image>,
+}
+
+#[derive(Component)]
+pub struct Water;
+
+#[derive(Component)]
+pub struct TankCamera;
+
+pub struct TankPlugin;
+
+impl Plugin for TankPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<TankSettings>()
+            .add_message::<ResetSchool>()
+            .insert_resource(ClearColor(Color::srgb(0.02, 0.05, 0.10)))
+            .add_systems(Startup, setup)
+            .add_systems(
+                Update,
+                (reset_school, match_fish_count, dress_new_fish, fit_tank).chain(),
+            );
+    }
+}
+
+fn setup(mut commands: Commands, mut images: ResMut<Assets<Image>>) {
+    let art = TankArt {
+        fish: images.add(fish_image()),
+        water: images.add(water_image()),
+    };
+    commands.spawn((Camera2d, TankCamera));
+    commands.spawn((
+        Water,
+        Sprite::from_image(art.water.clone()),
+        Transform::from_xyz(0.0, 0.0, -10.0),
+    ));
+    commands.insert_resource(art);
+}
+
+/// Scales the water to the field and zooms the camera so the whole field fits.
+fn fit_tank(
+    params: Res<BoidParams>,
+    mut water: Query<&mut Sprite, With<Water>>,
+    mut camera: Query<&mut Projection, With<TankCamera>>,
+) {
+    if !params.is_changed() {
+        return;
+    }
+    let size = Vec2::new(params.width, params.height);
+    for mut sprite in &mut water {
+        sprite.custom_size = Some(size);
+    }
+    for mut projection in &mut camera {
+        if let Projection::Orthographic(ortho) = &mut *projection {
+            ortho.scaling_mode = ScalingMode::AutoMin {
+                min_width: size.x * 1.04,
+                min_height: size.y * 1.08,
+            };
+        }
+    }
+}
+
+fn reset_school(
+    mut commands: Commands,
+    mut events: MessageReader<ResetSchool>,
+    settings: Res<TankSettings>,
+    mut rng: ResMut<SchoolRng>,
+    fish: Query<Entity, With<Fish>>,
+) {
+    if events.read().count() == 0 {
+        return;
+    }
+    for e in &fish {
+        commands.entity(e).despawn();
+    }
+    *rng = SchoolRng::seeded(settings.seed);
+}
+
+/// Spawns or despawns fish until the school has the requested size.
+fn match_fish_count(
+    mut commands: Commands,
+    mut settings: ResMut<TankSettings>,
+    params: Res<BoidParams>,
+    mut rng: ResMut<SchoolRng>,
+    fish: Query<Entity, With<Fish>>,
+    mut resets: MessageReader<ResetSchool>,
+) {
+    // Right after a reset the despawns are queued: the school counts as empty.
+    let have = if resets.read().count() > 0 {
+        0
+    } else {
+        fish.iter().len()
+    };
+    let want = settings.fish;
+    if want > have {
+        spawn_school(&mut commands, &mut rng, &params, want - have);
+    } else if want < have {
+        // The last fish in the table (usually the newest) leave first.
+        let all: Vec<Entity> = fish.iter().collect();
+        for e in all.into_iter().rev().take(have - want) {
+            commands.entity(e).despawn();
+        }
+    }
+    settings.bypass_change_detection();
+}
+
+/// Gives every new fish its sprite, tinted by a hash of its entity so the school is not uniform.
+fn dress_new_fish(
+    mut commands: Commands,
+    art: Res<TankArt>,
+    settings: Res<TankSettings>,
+    params: Res<BoidParams>,
+    new_fish: Query<(Entity, &crate::boids::plugin::Position), Added<Fish>>,
+) {
+    let size = Vec2::new(settings.fish_size, settings.fish_size * 0.5);
+    for (e, p) in &new_fish {
+        let h = (e.index_u32().wrapping_mul(2654435761) >> 8) as f32 / (1u32 << 24) as f32;
+        let color = Color::hsl(190.0 + 50.0 * h, 0.65, 0.55 + 0.2 * h);
+        let w = field_to_world(p.0, &params);
+        commands.entity(e).insert((
+            Sprite {
+                image: art.fish.clone(),
+                custom_size: Some(size),
+                color,
+                ..default()
+            },
+            Transform::from_xyz(w.x, w.y, 1.0 + h * 0.01),
+        ));
+    }
+}
+
+/// A 32 x 16 white fish facing +x (body ellipse, forked tail, an eye), tinted per fish.
+pub fn fish_image() -> Image {
+    let (w, h) = (32usize, 16usize);
+    let mut data = vec![0u8; w * h * 4];
+    for y in 0..h {
+        for x in 0..w {
+            let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5 - h as f32 / 2.0);
+            // Body: ellipse centred at x = 19, semi-axes 12 x 6.5.
+            let body = ((fx - 19.0) / 12.0).powi(2) + (fy / 6.5).powi(2);
+            // Tail: a triangle from x = 0..9, widening towards the left.
+            let tail = fx < 10.0
+                && fy.abs() < (10.0 - fx) * 0.75 + 0.5
+                && fy.abs() > (10.0 - fx) * 0.2 - 1.5;
+            let eye = ((fx - 26.0).powi(2) + (fy + 1.5).powi(2)) < 2.0;
+            let (mut r, mut g, mut b, mut a) = (0u8, 0u8, 0u8, 0u8);
+            if body <= 1.0 || tail {
+                // Lighter belly, darker back.
+                let shade = (200.0 + 55.0 * (fy / 6.5).clamp(-1.0, 1.0)) as u8;
+                (r, g, b, a) = (shade, shade, shade, 255);
+                if body > 0.8 && body <= 1.0 {
+                    a = 200;
+                }
+            }
+            if eye {
+                (r, g, b, a) = (20, 20, 30, 255);
+            }
+            let i = (y * w + x) * 4;
+            data[i..i + 4].copy_from_slice(&[r, g, b, a]);
+        }
+    }
+    let mut image = Image::new(
+        Extent3d {
+            width: w as u32,
+            height: h as u32,
+            depth_or_array_layers: 1,
+        },
+        TextureDimension::D2,
+        data,
+        TextureFormat::Rgba8UnormSrgb,
+        RenderAssetUsages::RENDER_WORLD,
+    );
+    image.sampler = ImageSampler::linear();
+    image
+}
+
+/// Water: a vertical gradient, lighter at the surface, with sand at the bottom.
+pub fn water_image() -> Image {
+    let (w, h) = (4usize, 256usize);
+    let mut data = vec![0u8; w * h * 4];
+    for y in 0..h {
+        let t = y as f32 / (h - 1) as f32;
+        let (r, g, b) = if t > 0.965 {
+            (0.55, 0.47, 0.32)
+        } else {
+            (
+                0.05 + 0.05 * (1.0 - t),
+                0.22 + 0.20 * (1.0 - t),
+                0.35 + 0.25 * (1.0 - t),
+            )
+        };
+        for x in 0..w {
+            let i = (y * w + x) * 4;
+            data[i..i + 4].copy_from_slice(&[
+                (r * 255.0) as u8,
+                (g * 255.0) as u8,
+                (b * 255.0) as u8,
+                255,
+            ]);
+        }
+    }
+    let mut image = Image::new(
+        Extent3d {
+            width: w as u32,
+            height: h as u32,
+            depth_or_array_layers: 1,
+        },
+        TextureDimension::D2,
+        data,
+        TextureFormat::Rgba8UnormSrgb,
+        RenderAssetUsages::RENDER_WORLD,
+    );
+    image.sampler = ImageSampler::linear();
+    image
+}

@@ -1,0 +1,18 @@
+//! All integration tests in one binary (each file in tests/ links the whole stack).
+//! Without the `app` feature only the modules that need no Bevy are built:
+//! `cargo test --no-default-features --test main`.
+
+#[path = "suite/basics.rs"]
+mod basics;
+#[cfg(feature = "app")]
+#[path = "suite/boids_ecs.rs"]
+mod boids_ecs;
+#[path = "suite/boids_math.rs"]
+mod boids_math;
+#[cfg(feature = "app")]
+#[path = "suite/cli.rs"]
+mod cli;
+#[path = "suite/data.rs"]
+mod data;
+#[path = "suite/path_sgd.rs"]
+mod path_sgd;

@@ -1,0 +1,359 @@
+//! Path-SGD: gammas and the path norm against brute force, rescaling invariance
+//! (Theorem 4.1), and rejection of modules it cannot handle.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use shoal::learn::data::{Digits, PIXELS, Split, batch_tensors};
+use shoal::learn::path_sgd::experiment::{Algo, Init, Run};
+use shoal::learn::path_sgd::mlp::Mlp;
+use shoal::learn::path_sgd::{
+    LayerWeights, PathSgd, PathSgdError, edge_gammas, linear_chain, path_norm,
+};
+use shoal::learn::{Cpu, CpuAutodiff};
+use std::sync::Arc;
+
+fn vals<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+}
+
+/// Weights of a random net with biases, as plain vectors: `w[l]` is `[in, out]` row-major.
+fn random_net(sizes: &[usize], rng: &mut StdRng) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let mut ws = Vec::new();
+    let mut bs = Vec::new();
+    for w in sizes.windows(2) {
+        ws.push(
+            (0..w[0] * w[1])
+                .map(|_| rng.random_range(-1.5..1.5))
+                .collect(),
+        );
+        bs.push((0..w[1]).map(|_| rng.random_range(-1.0..1.0)).collect());
+    }
+    (ws, bs)
+}
+
+fn as_layers(sizes: &[usize], ws: &[Vec<f64>], bs: &[Vec<f64>]) -> Vec<LayerWeights<Cpu>> {
+    let dev = Default::default();
+    sizes
+        .windows(2)
+        .enumerate()
+        .map(|(l, s)| LayerWeights {
+            w: Tensor::from_data(
+                TensorData::new(ws[l].iter().map(|&x| x as f32).collect(), [s[0], s[1]]),
+                &dev,
+            ),
+            b: Some(Tensor::from_data(
+                TensorData::new(bs[l].iter().map(|&x| x as f32).collect(), [s[1]]),
+                &dev,
+            )),
+            w_id: None,
+            b_id: None,
+        })
+        .collect()
+}
+
+/// Every path (from an input unit or a bias) to an output, as a list of edges.
+/// An edge is (layer, Some((u, v))) for a weight or (layer, None-with-v) for a bias.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Edge {
+    W(usize, usize, usize),
+    B(usize, usize),
+}
+
+fn all_paths(sizes: &[usize]) -> Vec<Vec<Edge>> {
+    let layers = sizes.len() - 1;
+    // Extend a partial path ending at unit `v` of layer-output `l` to the outputs.
+    fn extend(sizes: &[usize], l: usize, v: usize, path: Vec<Edge>, out: &mut Vec<Vec<Edge>>) {
+        if l + 1 == sizes.len() - 1 {
+            out.push(path);
+            return;
+        }
+        for k in 0..sizes[l + 2] {
+            let mut p = path.clone();
+            p.push(Edge::W(l + 1, v, k));
+            extend(sizes, l + 1, k, p, out);
+        }
+    }
+    let mut out = Vec::new();
+    for u in 0..sizes[0] {
+        for v in 0..sizes[1] {
+            extend(sizes, 0, v, vec![Edge::W(0, u, v)], &mut out);
+        }
+    }
+    for l in 0..layers {
+        for v in 0..sizes[l + 1] {
+            extend(sizes, l, v, vec![Edge::B(l, v)], &mut out);
+        }
+    }
+    out
+}
+
+#[test]
+fn gammas_and_path_norm_equal_brute_force() {
+    let sizes = [3, 4, 3, 2];
+    let mut rng = StdRng::seed_from_u64(3);
+    let (ws, bs) = random_net(&sizes, &mut rng);
+    let value = |e: Edge| match e {
+        Edge::W(l, u, v) => ws[l][u * sizes[l + 1] + v],
+        Edge::B(l, v) => bs[l][v],
+    };
+    let paths = all_paths(&sizes);
+    // 3*4*3*2 input paths + bias paths 4*3*2 + 3*2 + 2.
+    assert_eq!(paths.len(), 72 + 24 + 6 + 2);
+    let layers = as_layers(&sizes, &ws, &bs);
+    for p in [1.0f64, 2.0, 3.0] {
+        let mut total = 0.0f64;
+        let mut w_acc: Vec<Vec<f64>> = ws.iter().map(|w| vec![0.0; w.len()]).collect();
+        let mut b_acc: Vec<Vec<f64>> = bs.iter().map(|b| vec![0.0; b.len()]).collect();
+        for path in &paths {
+            total += path
+                .iter()
+                .map(|&e| value(e).abs().powf(p))
+                .product::<f64>();
+            for (k, &e) in path.iter().enumerate() {
+                let others: f64 = path
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != k)
+                    .map(|(_, &o)| value(o).abs().powf(p))
+                    .product();
+                match e {
+                    Edge::W(l, u, v) => w_acc[l][u * sizes[l + 1] + v] += others,
+                    Edge::B(l, v) => b_acc[l][v] += others,
+                }
+            }
+        }
+        let phi = total.powf(1.0 / p);
+        let got = path_norm(&layers, p);
+        assert!((got - phi).abs() / phi < 1e-5, "p={p}: phi {got} vs {phi}");
+        let gammas = edge_gammas(&layers, p);
+        for (l, (gw, gb)) in gammas.into_iter().enumerate() {
+            let (gw, gb) = (vals(gw), vals(gb));
+            for (k, &g) in gw.iter().enumerate() {
+                let want = w_acc[l][k].powf(2.0 / p);
+                assert!(
+                    (g as f64 - want).abs() / want < 1e-4,
+                    "p={p} layer {l} weight {k}: {g} vs {want}"
+                );
+            }
+            for (k, &g) in gb.iter().enumerate() {
+                let want = b_acc[l][k].powf(2.0 / p);
+                assert!(
+                    (g as f64 - want).abs() / want < 1e-4,
+                    "p={p} layer {l} bias {k}: {g} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+fn log_uniform_factors(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| 10f32.powf(rng.random_range(-2.0..2.0)))
+        .collect()
+}
+
+fn rescaled<B: Backend>(net: Mlp<B>, seed: u64) -> Mlp<B> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut net = net;
+    for h in 0..net.hidden_layers() {
+        let n = net.layers[h].weight.dims()[1];
+        net = net.rescale_units(h, &log_uniform_factors(&mut rng, n));
+    }
+    net
+}
+
+fn chain_of(net: &Mlp<CpuAutodiff>) -> Vec<LayerWeights<Cpu>> {
+    linear_chain::<CpuAutodiff, _>(net).unwrap()
+}
+
+#[test]
+fn rescaling_keeps_the_function_and_the_path_norm() {
+    let dev = Default::default();
+    let net = Mlp::<CpuAutodiff>::balanced(&[20, 16, 12, 5], 1, &dev);
+    let x = Tensor::<CpuAutodiff, 2>::from_data(
+        TensorData::new(
+            (0..60)
+                .map(|k| ((k * 37 % 11) as f32 - 5.0) / 3.0)
+                .collect::<Vec<f32>>(),
+            [3, 20],
+        ),
+        &dev,
+    );
+    let before = vals(net.forward(x.clone()));
+    let phis: Vec<f64> = [1.0, 2.0, 3.0]
+        .iter()
+        .map(|&p| path_norm(&chain_of(&net), p))
+        .collect();
+    let scaled = rescaled(net.clone(), 9)
+        .rescale_layer(1, 37.0)
+        .rescale_unit(0, 3, 0.02);
+    let after = vals(scaled.forward(x));
+    for (a, b) in after.iter().zip(&before) {
+        assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    for (k, &p) in [1.0, 2.0, 3.0].iter().enumerate() {
+        let phi = path_norm(&chain_of(&scaled), p);
+        assert!(
+            (phi - phis[k]).abs() / phis[k] < 1e-4,
+            "p={p}: {phi} vs {}",
+            phis[k]
+        );
+    }
+    // The weights themselves did change.
+    let w0 = vals(net.layers[0].weight.val());
+    let w1 = vals(scaled.layers[0].weight.val());
+    assert!(w0.iter().zip(&w1).any(|(a, b)| (a - b).abs() > 1e-3));
+}
+
+/// Trains `net` for `steps` mini-batches with `algo`; returns outputs on a fixed held-out batch.
+fn train_and_predict(
+    net: Mlp<CpuAutodiff>,
+    algo: Algo,
+    lr: f64,
+    steps: usize,
+    data: &Arc<Digits>,
+) -> Vec<f32> {
+    let dev = Default::default();
+    let mut run = Run::<CpuAutodiff>::new(
+        net,
+        algo,
+        Init::Balanced,
+        lr,
+        2.0,
+        data.clone(),
+        50,
+        77,
+        dev,
+    )
+    .unwrap();
+    for _ in 0..steps {
+        let loss = run.step();
+        assert!(loss.is_finite());
+    }
+    let test = Digits::bundled(Split::Test);
+    let idx: Vec<usize> = (0..100).collect();
+    let (x, _) = batch_tensors::<CpuAutodiff>(&test, &idx, &Default::default());
+    vals(run.model().forward(x.reshape([100, PIXELS])))
+}
+
+fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    let scale = b
+        .iter()
+        .map(|v| v.abs() as f64)
+        .fold(0.0, f64::max)
+        .max(1e-6);
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).abs())
+        .fold(0.0, f64::max)
+        / scale
+}
+
+#[test]
+fn path_sgd_is_invariant_to_rescaling_and_sgd_is_not() {
+    let dev = Default::default();
+    let mut train = Digits::bundled(Split::Train);
+    train.truncate(2000);
+    let data = Arc::new(train);
+    let net = Mlp::<CpuAutodiff>::balanced(&[PIXELS, 32, 32, 10], 5, &dev);
+    let twin = rescaled(net.clone(), 21);
+
+    let a = train_and_predict(net.clone(), Algo::PathSgd, 0.05, 100, &data);
+    let b = train_and_predict(twin.clone(), Algo::PathSgd, 0.05, 100, &data);
+    let path_diff = max_rel_diff(&b, &a);
+    let untrained = {
+        let test = Digits::bundled(Split::Test);
+        let idx: Vec<usize> = (0..100).collect();
+        let (x, _) = batch_tensors::<CpuAutodiff>(&test, &idx, &dev);
+        vals(net.forward(x.reshape([100, PIXELS])))
+    };
+    assert!(
+        max_rel_diff(&a, &untrained) > 0.1,
+        "training must change the outputs"
+    );
+    assert!(
+        path_diff <= 1e-4,
+        "Path-SGD: rescaled twin differs by {path_diff:e}"
+    );
+
+    let c = train_and_predict(net, Algo::Sgd, 0.05, 100, &data);
+    let d = train_and_predict(twin, Algo::Sgd, 0.05, 100, &data);
+    let sgd_diff = max_rel_diff(&d, &c);
+    assert!(
+        sgd_diff > 0.05,
+        "SGD should depend on the scale, differs only by {sgd_diff:e}"
+    );
+    println!(
+        "max relative output difference after 100 steps: Path-SGD {path_diff:.2e}, SGD {sgd_diff:.2e}"
+    );
+}
+
+#[derive(Module, Debug)]
+struct WithConv<B: Backend> {
+    conv: Conv2d<B>,
+    fc: Linear<B>,
+}
+
+#[derive(Module, Debug)]
+struct Broken<B: Backend> {
+    a: Linear<B>,
+    b: Linear<B>,
+}
+
+#[test]
+fn modules_that_are_not_linear_chains_are_rejected() {
+    let dev = Default::default();
+    let conv = WithConv::<CpuAutodiff> {
+        conv: Conv2dConfig::new([1, 2], [3, 3]).init(&dev),
+        fc: LinearConfig::new(8, 2).init(&dev),
+    };
+    let err = linear_chain::<CpuAutodiff, _>(&conv).unwrap_err();
+    assert!(
+        matches!(&err, PathSgdError::Unsupported(m) if m.contains("4-D")),
+        "{err}"
+    );
+    let broken = Broken::<CpuAutodiff> {
+        a: LinearConfig::new(4, 5).init(&dev),
+        b: LinearConfig::new(6, 2).init(&dev),
+    };
+    let err = linear_chain::<CpuAutodiff, _>(&broken).unwrap_err();
+    assert!(err.to_string().contains("takes 6 inputs"), "{err}");
+    // A valid chain goes through the optimizer; a bad one is refused, not mangled.
+    let opt = PathSgd::new(2.0).unwrap();
+    let grads = burn::optim::GradientsParams::new();
+    assert!(opt.step::<CpuAutodiff, _>(0.1, broken, grads).is_err());
+    assert_eq!(PathSgd::new(0.5).unwrap_err(), PathSgdError::BadP(0.5));
+    assert!(PathSgd::new(f64::NAN).is_err());
+}
+
+#[test]
+fn unbalanced_init_keeps_the_function_but_breaks_the_balance() {
+    let dev = Default::default();
+    let net = Mlp::<CpuAutodiff>::balanced(&[30, 40, 40, 10], 2, &dev);
+    let unb = net.clone().unbalanced(2);
+    let x = Tensor::<CpuAutodiff, 2>::from_data(
+        TensorData::new(
+            (0..60).map(|k| (k % 7) as f32 / 7.0).collect::<Vec<f32>>(),
+            [2, 30],
+        ),
+        &dev,
+    );
+    let (a, b) = (vals(net.forward(x.clone())), vals(unb.forward(x)));
+    assert!(max_rel_diff(&b, &a) < 1e-3);
+    let norm = |m: &Mlp<CpuAutodiff>| {
+        vals(m.layers[0].weight.val())
+            .iter()
+            .map(|v| v * v)
+            .sum::<f32>()
+            .sqrt()
+    };
+    assert!(
+        norm(&unb) > 5.0 * norm(&net),
+        "incoming weights of picked units grow"
+    );
+}
