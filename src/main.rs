@@ -212,11 +212,9 @@ fn bench_boids(args: &BoidBenchArgs) -> Result<()> {
         ..BoidParams::default()
     };
     params.validate().context("invalid bench parameters")?;
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let bench = BoidBench {
         fish: args.fish,
         steps: args.steps,
@@ -250,10 +248,7 @@ fn basics(args: &BasicsArgs) -> Result<()> {
     let dev = Default::default();
     let curves = basics::run::<shoal::learn::CpuAutodiff>(args.epochs, args.seed, &dev, |e, l| {
         bar.set_position(e as u64 + 1);
-        bar.set_message(format!(
-            "hand {:.3e}  autodiff {:.3e}  module {:.3e}",
-            l[0], l[1], l[2]
-        ));
+        bar.set_message(format!("hand {:.3e}  autodiff {:.3e}  module {:.3e}", l[0], l[1], l[2]));
     });
     bar.finish();
     let secs = start.elapsed().as_secs_f64();
@@ -306,10 +301,7 @@ fn path_sgd(args: &PathSgdArgs) -> Result<()> {
     anyhow::ensure!(args.hidden > 0, "--hidden must be at least 1");
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    anyhow::ensure!(
-        !args.lr_grid.is_empty(),
-        "--lr-grid needs at least one learning rate"
-    );
+    anyhow::ensure!(!args.lr_grid.is_empty(), "--lr-grid needs at least one learning rate");
     for &lr in &args.lr_grid {
         anyhow::ensure!(
             lr.is_finite() && lr > 0.0,
@@ -320,10 +312,7 @@ fn path_sgd(args: &PathSgdArgs) -> Result<()> {
     shoal::learn::basics::prepare_out_dir(&args.out)?;
     let mut train = Digits::load(args.data.as_deref(), Split::Train, None)?;
     if let Some(n) = args.train_limit {
-        anyhow::ensure!(
-            n >= 2 * args.batch,
-            "--train-limit must be at least twice the batch"
-        );
+        anyhow::ensure!(n >= 2 * args.batch, "--train-limit must be at least twice the batch");
         train.truncate(n);
     }
     let test = Digits::load(args.data.as_deref(), Split::Test, None)?;
@@ -342,32 +331,24 @@ fn path_sgd(args: &PathSgdArgs) -> Result<()> {
         holdout: (train.len() / 8).max(args.batch),
     };
     let dev = Default::default();
-    eprintln!(
-        "choosing learning rates from {:?} on a held-out split ...",
-        cfg.lr_grid
-    );
-    let lrs = ex::choose_learning_rates::<shoal::learn::CpuAutodiff>(
-        &cfg,
-        &train,
-        &dev,
-        &mut |p| match p {
-            Progress::Trial {
-                algo,
-                init,
-                lr,
-                holdout_error,
-                diverged,
-            } => eprintln!(
-                "  {:<8} {:<10} lr {lr:<6} held-out error {:.4}{}",
-                algo.name(),
-                init.name(),
-                holdout_error,
-                if diverged { " (diverged)" } else { "" }
-            ),
-            Progress::Chosen { algo, lr } => eprintln!("  -> {}: lr {lr}", algo.name()),
-            _ => {}
-        },
-    );
+    eprintln!("choosing learning rates from {:?} on a held-out split ...", cfg.lr_grid);
+    let lrs = ex::choose_learning_rates::<shoal::learn::CpuAutodiff>(&cfg, &train, &dev, &mut |p| match p {
+        Progress::Trial {
+            algo,
+            init,
+            lr,
+            holdout_error,
+            diverged,
+        } => eprintln!(
+            "  {:<8} {:<10} lr {lr:<6} held-out error {:.4}{}",
+            algo.name(),
+            init.name(),
+            holdout_error,
+            if diverged { " (diverged)" } else { "" }
+        ),
+        Progress::Chosen { algo, lr } => eprintln!("  -> {}: lr {lr}", algo.name()),
+        _ => {}
+    });
     let train = std::sync::Arc::new(train);
     let bar = progress_bar(0, "path-sgd");
     let rows = ex::train_runs::<shoal::learn::CpuAutodiff>(

@@ -45,10 +45,10 @@ pub struct BoidBenchResult {
 /// A headless App that runs exactly the app's step systems.
 pub fn headless_school(fish: usize, seed: u64, threads: usize, params: BoidParams) -> App {
     let threads = threads.max(1);
+    // The compute pool runs the systems and their parallel work: T threads.
     let mut options = TaskPoolOptions::default();
-    // The calling thread joins the compute pool's work, so T threads = T - 1 pool threads.
-    options.compute.min_threads = threads.saturating_sub(1).max(1);
-    options.compute.max_threads = threads.saturating_sub(1).max(1);
+    options.compute.min_threads = threads;
+    options.compute.max_threads = threads;
     options.io.max_threads = 1;
     options.async_compute.max_threads = 1;
     options.min_total_threads = threads + 2;
@@ -59,8 +59,7 @@ pub fn headless_school(fish: usize, seed: u64, threads: usize, params: BoidParam
     })
     .insert_resource(params)
     .add_plugins(BoidsPlugin { seed });
-    app.world_mut().resource_mut::<SchoolControl>().batch_size =
-        (threads == 1).then_some(usize::MAX);
+    app.world_mut().resource_mut::<SchoolControl>().batch_size = (threads == 1).then_some(usize::MAX);
     let bundles = {
         let world = app.world_mut();
         let mut rng = world
@@ -97,7 +96,7 @@ pub fn run(b: &BoidBench) -> anyhow::Result<BoidBenchResult> {
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
-    let grid = &app.world().resource::<super::plugin::FishGrid>().0;
+    let grid = &app.world().resource::<super::plugin::FishGrid>().grid;
     let sample = grid.len().min(2000);
     let stride = (grid.len() / sample.max(1)).max(1);
     let neighbours: usize = (0..sample)

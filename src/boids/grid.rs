@@ -11,6 +11,9 @@ use super::rules::NeighbourSums;
 use glam::Vec2;
 
 /// The snapshot of all fish that one step reads, sorted by grid cell.
+///
+/// Positions and velocities are stored as separate `f32` arrays in slot (cell) order so
+/// the neighbour kernel streams through them with SIMD lanes.
 #[derive(Clone, Debug, Default)]
 pub struct Grid {
     inv_cell: f32,
@@ -18,16 +21,18 @@ pub struct Grid {
     ny: u32,
     /// `start[c]..start[c + 1]` are the sorted slots of cell `c`.
     start: Vec<u32>,
-    /// Sorted slot -> fish index.
-    order: Vec<u32>,
     /// Fish index -> sorted slot.
     rank: Vec<u32>,
-    /// Positions in slot order.
-    pos: Vec<Vec2>,
-    /// Velocities in slot order.
-    vel: Vec<Vec2>,
-    /// Scratch: the cell of each fish.
+    /// Positions and velocities in slot order.
+    px: Vec<f32>,
+    py: Vec<f32>,
+    vx: Vec<f32>,
+    vy: Vec<f32>,
+    /// Scratch: the cell of each fish, the unsorted copies, and the sorted copies as
+    /// one 16-byte record per slot (one random write per fish instead of four).
     cell_of: Vec<u32>,
+    raw: Vec<(Vec2, Vec2)>,
+    packed: Vec<[f32; 4]>,
 }
 
 impl Grid {
@@ -37,11 +42,11 @@ impl Grid {
 
     /// Number of fish in the snapshot.
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.rank.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.rank.is_empty()
     }
 
     /// Grid size in cells `(nx, ny)`.
@@ -49,7 +54,7 @@ impl Grid {
         (self.nx, self.ny)
     }
 
-    #[inline]
+    #[inline(always)]
     fn cell_xy(&self, p: Vec2) -> (u32, u32) {
         // `as` saturates (NaN -> 0), so any position maps to a valid cell.
         let cx = ((p.x * self.inv_cell) as i64).clamp(0, self.nx as i64 - 1) as u32;
@@ -59,11 +64,7 @@ impl Grid {
 
     /// Rebuilds the snapshot from parallel slices of positions and velocities.
     pub fn rebuild(&mut self, pos: &[Vec2], vel: &[Vec2], params: &BoidParams) {
-        assert_eq!(
-            pos.len(),
-            vel.len(),
-            "positions and velocities differ in length"
-        );
+        assert_eq!(pos.len(), vel.len(), "positions and velocities differ in length");
         self.rebuild_from(pos.iter().copied().zip(vel.iter().copied()), params);
     }
 
@@ -75,22 +76,16 @@ impl Grid {
         self.ny = ((params.height / cell).ceil() as u32).max(1);
         let cells = self.nx as usize * self.ny as usize;
 
-        // Unsorted copies first (reuse the sorted buffers' twins as scratch).
-        self.cell_of.clear();
-        let mut raw_pos = std::mem::take(&mut self.pos);
-        let mut raw_vel = std::mem::take(&mut self.vel);
-        raw_pos.clear();
-        raw_vel.clear();
-        for (p, v) in fish {
-            raw_pos.push(p);
-            raw_vel.push(v);
-        }
-        let n = raw_pos.len();
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.clear();
+        raw.extend(fish);
+        let n = raw.len();
         assert!(n < u32::MAX as usize, "too many fish for the grid");
 
         self.start.clear();
         self.start.resize(cells + 1, 0);
-        for &p in &raw_pos {
+        self.cell_of.clear();
+        for &(p, _) in &raw {
             let (cx, cy) = self.cell_xy(p);
             let c = cy * self.nx + cx;
             self.cell_of.push(c);
@@ -99,28 +94,38 @@ impl Grid {
         for c in 0..cells {
             self.start[c + 1] += self.start[c];
         }
-        self.order.clear();
-        self.order.resize(n, 0);
         self.rank.clear();
         self.rank.resize(n, 0);
-        let mut sorted_pos = vec![Vec2::ZERO; n];
-        let mut sorted_vel = vec![Vec2::ZERO; n];
+        self.packed.clear();
+        self.packed.resize(n, [0.0; 4]);
         // `start[c]` is used as the fill cursor, then restored by shifting back.
-        for i in 0..n {
+        for (i, &(p, v)) in raw.iter().enumerate() {
             let c = self.cell_of[i] as usize;
             let slot = self.start[c] as usize;
             self.start[c] += 1;
-            self.order[slot] = i as u32;
             self.rank[i] = slot as u32;
-            sorted_pos[slot] = raw_pos[i];
-            sorted_vel[slot] = raw_vel[i];
+            self.packed[slot] = [p.x, p.y, v.x, v.y];
+        }
+        // LANES - 1 padding entries at the end let the kernel read whole chunks; they are
+        // masked out by index.
+        for v in [&mut self.px, &mut self.py, &mut self.vx, &mut self.vy] {
+            v.clear();
+            v.reserve(n + LANES - 1);
+        }
+        for &[x, y, u, w] in &self.packed {
+            self.px.push(x);
+            self.py.push(y);
+            self.vx.push(u);
+            self.vy.push(w);
+        }
+        for v in [&mut self.px, &mut self.py, &mut self.vx, &mut self.vy] {
+            v.resize(n + LANES - 1, 0.0);
         }
         for c in (1..=cells).rev() {
             self.start[c] = self.start[c - 1];
         }
         self.start[0] = 0;
-        self.pos = sorted_pos;
-        self.vel = sorted_vel;
+        self.raw = raw;
     }
 
     /// The slot of fish `i` in the sorted snapshot.
@@ -129,117 +134,328 @@ impl Grid {
         self.rank[i]
     }
 
+    /// Position and velocity in slot `s`.
+    #[inline(always)]
+    pub fn at_slot(&self, s: usize) -> (Vec2, Vec2) {
+        (Vec2::new(self.px[s], self.py[s]), Vec2::new(self.vx[s], self.vy[s]))
+    }
+
     /// Position and velocity of fish `i` as stored in the snapshot.
     #[inline]
     pub fn fish(&self, i: usize) -> (Vec2, Vec2) {
-        let s = self.rank[i] as usize;
-        (self.pos[s], self.vel[s])
+        self.at_slot(self.rank[i] as usize)
     }
 
-    /// Calls `f(first_slot, last_slot_exclusive)` for the three row runs around `p`.
-    #[inline]
-    fn for_runs(&self, p: Vec2, mut f: impl FnMut(usize, usize)) {
+    /// The (up to) three row runs of slots around `p`: `(first, last_exclusive)`; rows
+    /// outside the grid are empty runs.
+    #[inline(always)]
+    fn runs(&self, p: Vec2) -> [(usize, usize); 3] {
         let (cx, cy) = self.cell_xy(p);
-        let x0 = cx.saturating_sub(1);
-        let x1 = (cx + 1).min(self.nx - 1);
-        let y0 = cy.saturating_sub(1);
-        let y1 = (cy + 1).min(self.ny - 1);
-        for y in y0..=y1 {
-            let row = (y * self.nx) as usize;
-            f(
-                self.start[row + x0 as usize] as usize,
-                self.start[row + x1 as usize + 1] as usize,
-            );
+        let x0 = cx.saturating_sub(1) as usize;
+        let x1 = (cx + 1).min(self.nx - 1) as usize;
+        let mut out = [(0, 0); 3];
+        for (k, dy) in [-1i64, 0, 1].into_iter().enumerate() {
+            let y = cy as i64 + dy;
+            if y >= 0 && y < self.ny as i64 {
+                let row = y as usize * self.nx as usize;
+                out[k] = (self.start[row + x0] as usize, self.start[row + x1 + 1] as usize);
+            }
+        }
+        out
+    }
+
+    /// Neighbour sums of the fish in slot `me` (it is skipped; other fish at the same spot
+    /// count). Uses an AVX2 kernel when the CPU has one.
+    #[inline]
+    pub fn sums_at_slot(&self, me: usize, params: &BoidParams) -> NeighbourSums {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked above).
+                return unsafe { self.sums_avx2(me, params) };
+            }
+        }
+        self.sums_scalar(me, params)
+    }
+
+    /// The runs of candidates of slot `me`, split around `me` itself.
+    #[inline(always)]
+    fn candidate_runs(&self, me: usize, p: Vec2) -> [(usize, usize); 4] {
+        let mut out = [(0, 0); 4];
+        let mut k = 0;
+        for (a, b) in self.runs(p) {
+            if (a..b).contains(&me) {
+                out[k] = (a, me);
+                out[3] = (me + 1, b);
+            } else {
+                out[k] = (a, b);
+            }
+            k += 1;
+        }
+        out
+    }
+
+    /// Neighbour sums of fish `i` by the portable scalar kernel (the fallback on CPUs without
+    /// AVX2; exposed so tests cover it on every machine).
+    pub fn sums_portable(&self, i: usize, params: &BoidParams) -> NeighbourSums {
+        self.sums_scalar(self.rank[i] as usize, params)
+    }
+
+    fn sums_scalar(&self, me: usize, params: &BoidParams) -> NeighbourSums {
+        let (p, _) = self.at_slot(me);
+        let (vision2, avoid2) = (params.vision * params.vision, params.avoid * params.avoid);
+        let mut sums = NeighbourSums::default();
+        for (a, b) in self.candidate_runs(me, p) {
+            for s in a..b {
+                let (q, u) = self.at_slot(s);
+                sums.add(p, q, u, vision2, avoid2);
+            }
+        }
+        sums
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums_avx2(&self, me: usize, params: &BoidParams) -> NeighbourSums {
+        let (p, _) = self.at_slot(me);
+        // SAFETY: AVX2 is enabled for this function.
+        unsafe { self.sums_avx2_runs(me, p, &self.runs(p), params) }
+    }
+
+    /// The kernel over the given runs; `me` is masked out where a run contains it.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums_avx2_runs(
+        &self,
+        me: usize,
+        p: Vec2,
+        runs: &[(usize, usize); 3],
+        params: &BoidParams,
+    ) -> NeighbourSums {
+        let mut acc = avx::Acc::new(p, params);
+        for &(a, b) in runs {
+            if a < b {
+                let skip = if (a..b).contains(&me) { me - a } else { usize::MAX };
+                // SAFETY: the arrays hold LANES - 1 padding entries past the last fish, so
+                // whole chunks starting below `b` stay in bounds.
+                unsafe {
+                    acc.run(
+                        self.px.as_ptr().add(a),
+                        self.py.as_ptr().add(a),
+                        self.vx.as_ptr().add(a),
+                        self.vy.as_ptr().add(a),
+                        b - a,
+                        skip,
+                    )
+                };
+            }
+        }
+        acc.total()
+    }
+
+    /// Neighbour sums of fish `i`.
+    #[inline]
+    pub fn sums(&self, i: usize, params: &BoidParams) -> NeighbourSums {
+        self.sums_at_slot(self.rank[i] as usize, params)
+    }
+
+    /// Flocking accelerations (separation + alignment + cohesion) of the fish in slots
+    /// `first..first + out.len()`, in slot order: neighbouring fish are processed together,
+    /// so their candidate runs stay in cache.
+    pub fn steer_slots(&self, first: usize, out: &mut [Vec2], params: &BoidParams) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked above).
+                unsafe { self.steer_slots_avx2(first, out, params) };
+                return;
+            }
+        }
+        for (k, a) in out.iter_mut().enumerate() {
+            let (_, v) = self.at_slot(first + k);
+            *a = super::rules::steer(v, &self.sums_scalar(first + k, params), params);
         }
     }
 
-    /// Neighbour sums of fish `i` (it is skipped; other fish at the same spot count).
-    #[inline]
-    pub fn sums(&self, i: usize, params: &BoidParams) -> NeighbourSums {
-        let me = self.rank[i] as usize;
-        let p = self.pos[me];
-        let (vision2, avoid2) = (params.vision * params.vision, params.avoid * params.avoid);
-        let mut sums = NeighbourSums::default();
-        self.for_runs(p, |a, b| {
-            if (a..b).contains(&me) {
-                accumulate(
-                    &mut sums,
-                    p,
-                    &self.pos[a..me],
-                    &self.vel[a..me],
-                    vision2,
-                    avoid2,
-                );
-                accumulate(
-                    &mut sums,
-                    p,
-                    &self.pos[me + 1..b],
-                    &self.vel[me + 1..b],
-                    vision2,
-                    avoid2,
-                );
-            } else {
-                accumulate(
-                    &mut sums,
-                    p,
-                    &self.pos[a..b],
-                    &self.vel[a..b],
-                    vision2,
-                    avoid2,
-                );
-            }
-        });
-        sums
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn steer_slots_avx2(&self, first: usize, out: &mut [Vec2], params: &BoidParams) {
+        // Consecutive slots mostly share a cell, hence the same runs.
+        let mut cached: Option<((u32, u32), [(usize, usize); 3])> = None;
+        for (k, a) in out.iter_mut().enumerate() {
+            let s = first + k;
+            let (p, v) = self.at_slot(s);
+            let cell = self.cell_xy(p);
+            let runs = match cached {
+                Some((c, r)) if c == cell => r,
+                _ => {
+                    let r = self.runs(p);
+                    cached = Some((cell, r));
+                    r
+                }
+            };
+            // SAFETY: AVX2 is enabled for this function.
+            let sums = unsafe { self.sums_avx2_runs(s, p, &runs, params) };
+            *a = super::rules::steer(v, &sums, params);
+        }
     }
 
     /// Indices of the neighbours of fish `i` (closer than `vision`), sorted. For tests and the UI.
     pub fn neighbours(&self, i: usize, params: &BoidParams) -> Vec<usize> {
         let me = self.rank[i] as usize;
-        let p = self.pos[me];
+        let (p, _) = self.at_slot(me);
         let vision2 = params.vision * params.vision;
+        // Slot -> fish index (only built here: the step itself never needs it).
+        let mut order = vec![0usize; self.len()];
+        for (i, &slot) in self.rank.iter().enumerate() {
+            order[slot as usize] = i;
+        }
         let mut out = Vec::new();
-        self.for_runs(p, |a, b| {
+        for (a, b) in self.runs(p) {
             for s in a..b {
-                if s != me && (self.pos[s] - p).length_squared() < vision2 {
-                    out.push(self.order[s] as usize);
+                if s != me && (self.at_slot(s).0 - p).length_squared() < vision2 {
+                    out.push(order[s]);
                 }
             }
-        });
+        }
         out.sort_unstable();
         out
     }
-
-    /// Fish whose position is within `radius` of `p` (for picking with the mouse), nearest first.
-    pub fn nearest(&self, p: Vec2, radius: f32) -> Option<usize> {
-        let mut best: Option<(f32, usize)> = None;
-        let r2 = radius * radius;
-        // A pick radius above the cell size would need a wider scan; search all then.
-        let mut check = |s: usize| {
-            let d2 = (self.pos[s] - p).length_squared();
-            if d2 <= r2 && best.is_none_or(|(b, _)| d2 < b) {
-                best = Some((d2, self.order[s] as usize));
-            }
-        };
-        if radius * self.inv_cell <= 1.0 {
-            self.for_runs(p, |a, b| (a..b).for_each(&mut check));
-        } else {
-            (0..self.pos.len()).for_each(check);
-        }
-        best.map(|(_, i)| i)
-    }
 }
 
-/// Adds every candidate in the run that lies within `vision` (and `avoid`) of `p`.
-#[inline]
-fn accumulate(
-    sums: &mut NeighbourSums,
-    p: Vec2,
-    pos: &[Vec2],
-    vel: &[Vec2],
-    vision2: f32,
-    avoid2: f32,
-) {
-    for (&q, &u) in pos.iter().zip(vel) {
-        sums.add(p, q, u, vision2, avoid2);
+/// Padding entries after the last fish, so the kernel can read whole chunks.
+const LANES: usize = 8;
+
+/// The AVX2 neighbour kernel: eight candidates at a time, branch-free (every candidate
+/// adds `mask * value`), partial sums in registers, lanes summed in a fixed order at the end.
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use super::{BoidParams, NeighbourSums, Vec2};
+    use std::arch::x86_64::*;
+
+    pub struct Acc {
+        px: __m256,
+        py: __m256,
+        v2: __m256,
+        a2: __m256,
+        n: __m256,
+        ox: __m256,
+        oy: __m256,
+        vx: __m256,
+        vy: __m256,
+        nn: __m256,
+        nx: __m256,
+        ny: __m256,
+    }
+
+    impl Acc {
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        pub fn new(p: Vec2, params: &BoidParams) -> Self {
+            let z = _mm256_setzero_ps();
+            Self {
+                px: _mm256_set1_ps(p.x),
+                py: _mm256_set1_ps(p.y),
+                v2: _mm256_set1_ps(params.vision * params.vision),
+                a2: _mm256_set1_ps(params.avoid * params.avoid),
+                n: z,
+                ox: z,
+                oy: z,
+                vx: z,
+                vy: z,
+                nn: z,
+                nx: z,
+                ny: z,
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn add(&mut self, x: __m256, y: __m256, u: __m256, v: __m256, valid: __m256) {
+            let one = _mm256_set1_ps(1.0);
+            let dx = _mm256_sub_ps(x, self.px);
+            let dy = _mm256_sub_ps(y, self.py);
+            let d2 = _mm256_add_ps(_mm256_mul_ps(dx, dx), _mm256_mul_ps(dy, dy));
+            let m = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(d2, self.v2), valid), one);
+            let mn = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(d2, self.a2), valid), one);
+            self.n = _mm256_add_ps(self.n, m);
+            self.ox = _mm256_add_ps(self.ox, _mm256_mul_ps(m, dx));
+            self.oy = _mm256_add_ps(self.oy, _mm256_mul_ps(m, dy));
+            self.vx = _mm256_add_ps(self.vx, _mm256_mul_ps(m, u));
+            self.vy = _mm256_add_ps(self.vy, _mm256_mul_ps(m, v));
+            self.nn = _mm256_add_ps(self.nn, mn);
+            self.nx = _mm256_add_ps(self.nx, _mm256_mul_ps(mn, dx));
+            self.ny = _mm256_add_ps(self.ny, _mm256_mul_ps(mn, dy));
+        }
+
+        /// Adds `len` candidates starting at the pointers, except the one at index `skip`.
+        ///
+        /// # Safety
+        /// The pointers must be readable for `len` rounded up to a multiple of 8 floats.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        pub unsafe fn run(
+            &mut self,
+            xs: *const f32,
+            ys: *const f32,
+            us: *const f32,
+            vs: *const f32,
+            len: usize,
+            skip: usize,
+        ) {
+            let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let mut j = 0;
+            while j < len {
+                // Lanes past the run's end, and the fish itself, are masked out.
+                let mut valid = if j + 8 <= len {
+                    _mm256_castsi256_ps(_mm256_set1_epi32(-1))
+                } else {
+                    _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((len - j) as i32), lane))
+                };
+                if skip >= j && skip < j + 8 {
+                    let me = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_set1_epi32((skip - j) as i32), lane));
+                    valid = _mm256_andnot_ps(me, valid);
+                }
+                // SAFETY: in bounds by the caller's contract.
+                unsafe {
+                    self.add(
+                        _mm256_loadu_ps(xs.add(j)),
+                        _mm256_loadu_ps(ys.add(j)),
+                        _mm256_loadu_ps(us.add(j)),
+                        _mm256_loadu_ps(vs.add(j)),
+                        valid,
+                    )
+                };
+                j += 8;
+            }
+        }
+
+        /// Sums each accumulator's 8 lanes (a fixed hadd tree, so results are reproducible).
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        pub fn total(&self) -> NeighbourSums {
+            let t0 = _mm256_hadd_ps(self.n, self.ox);
+            let t1 = _mm256_hadd_ps(self.oy, self.vx);
+            let t2 = _mm256_hadd_ps(self.vy, self.nn);
+            let t3 = _mm256_hadd_ps(self.nx, self.ny);
+            let u0 = _mm256_hadd_ps(t0, t1);
+            let u1 = _mm256_hadd_ps(t2, t3);
+            let r = _mm256_add_ps(
+                _mm256_permute2f128_ps::<0x20>(u0, u1),
+                _mm256_permute2f128_ps::<0x31>(u0, u1),
+            );
+            let mut a = [0.0f32; 8];
+            // SAFETY: `a` holds 8 floats.
+            unsafe { _mm256_storeu_ps(a.as_mut_ptr(), r) };
+            NeighbourSums {
+                count: a[0] as u32,
+                offset: Vec2::new(a[1], a[2]),
+                velocity: Vec2::new(a[3], a[4]),
+                near_count: a[5] as u32,
+                near_offset: Vec2::new(a[6], a[7]),
+            }
+        }
     }
 }

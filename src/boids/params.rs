@@ -73,11 +73,7 @@ pub enum ParamError {
     #[error("avoid ({avoid}) must not exceed vision ({vision})")]
     AvoidAboveVision { avoid: f32, vision: f32 },
     #[error("{name} is too large ({value}); at most {max}")]
-    TooLarge {
-        name: &'static str,
-        value: f32,
-        max: f32,
-    },
+    TooLarge { name: &'static str, value: f32, max: f32 },
     #[error(
         "the field of {width} x {height} with vision {vision} needs {cells} grid cells; at most {max} are allowed (raise vision or shrink the field)"
     )]
@@ -151,8 +147,7 @@ impl BoidParams {
                 });
             }
         }
-        let cells = (self.width as f64 / self.vision as f64).ceil()
-            * (self.height as f64 / self.vision as f64).ceil();
+        let cells = (self.width as f64 / self.vision as f64).ceil() * (self.height as f64 / self.vision as f64).ceil();
         if cells > MAX_GRID_CELLS {
             return Err(ParamError::TooManyCells {
                 width: self.width,
@@ -167,8 +162,7 @@ impl BoidParams {
 
     /// Parses and validates a TOML preset. Missing keys take the defaults.
     pub fn from_toml(text: &str) -> Result<Self, PresetError> {
-        let params: BoidParams =
-            toml::from_str(text).map_err(|e| PresetError::Parse(e.to_string()))?;
+        let params: BoidParams = toml::from_str(text).map_err(|e| PresetError::Parse(e.to_string()))?;
         params.validate()?;
         Ok(params)
     }
@@ -180,8 +174,8 @@ impl BoidParams {
 
     /// Loads a preset file; on any error nothing is returned and the caller keeps its values.
     pub fn load(path: &Path) -> Result<Self, PresetError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PresetError::Io(path.display().to_string(), e.to_string()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| PresetError::Io(path.display().to_string(), e.to_string()))?;
         Self::from_toml(&text)
     }
 

@@ -11,7 +11,9 @@ use super::params::BoidParams;
 use super::rules;
 use super::school::{spawn_fish, spawn_velocity};
 use bevy::ecs::batching::BatchingStrategy;
+use bevy::ecs::schedule::SingleThreadedExecutor;
 use bevy::prelude::*;
+use bevy::tasks::{ComputeTaskPool, TaskPool};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -32,13 +34,24 @@ pub struct Velocity(pub Vec2);
 #[derive(Component, Default, Clone, Copy, Debug, PartialEq, Deref, DerefMut)]
 pub struct Acceleration(pub Vec2);
 
-/// The fish's index in this step's snapshot (written by the grid rebuild).
-#[derive(Component, Default, Clone, Copy, Debug)]
+/// The fish's index in this step's snapshot (written by the grid rebuild; `u32::MAX` until then).
+/// The grid maps it to the fish's slot in cell order.
+#[derive(Component, Clone, Copy, Debug)]
 pub struct Slot(pub u32);
 
-/// The snapshot of all fish the steering of one step reads.
-#[derive(Resource, Default, Deref)]
-pub struct FishGrid(pub Grid);
+impl Default for Slot {
+    fn default() -> Self {
+        Self(u32::MAX)
+    }
+}
+
+/// The snapshot of all fish the steering of one step reads, and the flocking
+/// accelerations computed from it (in the snapshot's slot order).
+#[derive(Resource, Default)]
+pub struct FishGrid {
+    pub grid: Grid,
+    pub accel: Vec<Vec2>,
+}
 
 /// Whether the school moves, and how parallel its systems run.
 #[derive(Resource, Clone, Debug)]
@@ -111,6 +124,11 @@ impl Default for BoidsPlugin {
 
 impl Plugin for BoidsPlugin {
     fn build(&self, app: &mut App) {
+        // The step's systems form one chain, so a multi-threaded executor only adds thread
+        // hand-offs; the parallel work happens inside the systems (compute pool).
+        app.edit_schedule(FixedUpdate, |s| {
+            s.set_executor(SingleThreadedExecutor::new());
+        });
         app.init_resource::<BoidParams>()
             .init_resource::<FishGrid>()
             .init_resource::<SchoolControl>()
@@ -152,23 +170,42 @@ pub fn rebuild_grid(
         next += 1;
         (p.0, v.0)
     });
-    grid.0.rebuild_from(pairs, &params);
+    grid.grid.rebuild_from(pairs, &params);
 }
 
 /// Separation, alignment and cohesion from the snapshot, normalised to `max_accel`.
+/// Computed in the snapshot's cell order (chunks in parallel on the compute pool), then
+/// handed to each fish.
 pub fn steer(
-    grid: Res<FishGrid>,
+    mut state: ResMut<FishGrid>,
     params: Res<BoidParams>,
     control: Res<SchoolControl>,
-    mut fish: Query<(&Slot, &Velocity, &mut Acceleration), With<Fish>>,
+    mut fish: Query<(&Slot, &mut Acceleration), With<Fish>>,
 ) {
-    let (grid, params) = (&grid.0, &*params);
+    let FishGrid { grid, accel } = &mut *state;
+    let (grid, params) = (&*grid, &*params);
+    accel.clear();
+    accel.resize(grid.len(), Vec2::ZERO);
+    let pool = ComputeTaskPool::get_or_init(TaskPool::default);
+    let single = control.batch_size == Some(usize::MAX) || pool.thread_num() <= 1 || grid.len() < 256;
+    if single {
+        grid.steer_slots(0, accel, params);
+    } else {
+        let chunk = grid.len().div_ceil(pool.thread_num() * 8).max(64);
+        pool.scope(|s| {
+            for (k, out) in accel.chunks_mut(chunk).enumerate() {
+                s.spawn(async move { grid.steer_slots(k * chunk, out, params) });
+            }
+        });
+    }
+    let accel = &*accel;
     fish.par_iter_mut()
         .batching_strategy(control.strategy())
-        .for_each(|(slot, v, mut a)| {
+        .for_each(|(slot, mut a)| {
             // A fish spawned after this step's rebuild has no slot yet: it waits a step.
-            a.0 = if (slot.0 as usize) < grid.len() {
-                rules::steer(v.0, &grid.sums(slot.0 as usize, params), params)
+            let i = slot.0 as usize;
+            a.0 = if i < grid.len() {
+                accel[grid.slot_of(i) as usize]
             } else {
                 Vec2::ZERO
             };
@@ -216,19 +253,14 @@ pub fn sync_transform(
             let w = field_to_world(p.0, params);
             t.translation.x = w.x;
             t.translation.y = w.y;
-            if v.0 != Vec2::ZERO {
-                // Field y points down, world y up.
-                t.rotation = Quat::from_rotation_z((-v.0.y).atan2(v.0.x));
+            if let Some(r) = heading(v.0) {
+                t.rotation = r;
             }
         });
 }
 
 /// The components of `n` new fish drawn from the school's random source.
-pub fn fish_bundles(
-    rng: &mut SchoolRng,
-    params: &BoidParams,
-    n: usize,
-) -> Vec<(Fish, Position, Velocity, Transform)> {
+pub fn fish_bundles(rng: &mut SchoolRng, params: &BoidParams, n: usize) -> Vec<(Fish, Position, Velocity, Transform)> {
     (0..n)
         .map(|_| {
             let (p, v) = spawn_fish(&mut rng.0, params);
@@ -243,19 +275,22 @@ pub fn spawn_school(commands: &mut Commands, rng: &mut SchoolRng, params: &BoidP
 }
 
 /// Spawns one fish at field position `p`.
-pub fn spawn_fish_at(
-    commands: &mut Commands,
-    rng: &mut SchoolRng,
-    params: &BoidParams,
-    p: Vec2,
-) -> Entity {
+pub fn spawn_fish_at(commands: &mut Commands, rng: &mut SchoolRng, params: &BoidParams, p: Vec2) -> Entity {
     let v = spawn_velocity(&mut rng.0, params);
     commands
         .spawn((Fish, Position(p), Velocity(v), transform_for(p, v, params)))
         .id()
 }
 
+/// The rotation that turns a fish (drawn facing +x) along field velocity `v`, without
+/// trigonometry; `None` for a zero velocity. Field y points down, world y up.
+#[inline]
+pub fn heading(v: Vec2) -> Option<Quat> {
+    let dir = Vec2::new(v.x, -v.y).try_normalize()?;
+    Some(Quat::from_rotation_arc_2d(Vec2::X, dir))
+}
+
 fn transform_for(p: Vec2, v: Vec2, params: &BoidParams) -> Transform {
     let w = field_to_world(p, params);
-    Transform::from_xyz(w.x, w.y, 1.0).with_rotation(Quat::from_rotation_z((-v.y).atan2(v.x)))
+    Transform::from_xyz(w.x, w.y, 1.0).with_rotation(heading(v).unwrap_or_default())
 }

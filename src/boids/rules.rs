@@ -10,7 +10,7 @@ use super::params::BoidParams;
 use glam::Vec2;
 
 /// `v / |v|`, or zero for a zero (or non-finite) vector. The seed divided by zero here.
-#[inline]
+#[inline(always)]
 pub fn normalize(v: Vec2) -> Vec2 {
     v.normalize_or_zero()
 }
@@ -49,7 +49,7 @@ impl NeighbourSums {
 }
 
 /// The flocking acceleration (separation + alignment + cohesion), before the boundary push.
-#[inline]
+#[inline(always)]
 pub fn steer(v: Vec2, sums: &NeighbourSums, params: &BoidParams) -> Vec2 {
     if sums.count == 0 {
         return Vec2::ZERO;
@@ -92,12 +92,7 @@ pub fn integrate(p: Vec2, v: Vec2, a: Vec2, params: &BoidParams) -> (Vec2, Vec2)
 }
 
 /// Neighbour sums for fish `i` by checking every other fish: the reference the grid must match.
-pub fn brute_force_sums(
-    i: usize,
-    pos: &[Vec2],
-    vel: &[Vec2],
-    params: &BoidParams,
-) -> NeighbourSums {
+pub fn brute_force_sums(i: usize, pos: &[Vec2], vel: &[Vec2], params: &BoidParams) -> NeighbourSums {
     let p = pos[i];
     let (vision2, avoid2) = (params.vision * params.vision, params.avoid * params.avoid);
     let mut sums = NeighbourSums::default();

@@ -30,19 +30,13 @@ pub fn spawn_velocity(rng: &mut StdRng, params: &BoidParams) -> Vec2 {
     }
 }
 
-/// The acceleration of fish `i` for this step: flocking plus the boundary push.
-#[inline]
-pub fn acceleration(grid: &Grid, i: usize, params: &BoidParams) -> Vec2 {
-    let (p, v) = grid.fish(i);
-    rules::steer(v, &grid.sums(i, params), params) + rules::boundary(p, params)
-}
-
 /// Positions and velocities of a school, stepped with the grid.
 #[derive(Clone, Debug, Default)]
 pub struct School {
     pub pos: Vec<Vec2>,
     pub vel: Vec<Vec2>,
     grid: Grid,
+    /// Flocking accelerations in the grid's slot order.
     accel: Vec<Vec2>,
 }
 
@@ -75,13 +69,15 @@ impl School {
         self.grid.rebuild(&self.pos, &self.vel, params);
     }
 
-    /// One step: snapshot -> accelerations of all fish -> move all fish.
+    /// One step: snapshot -> flocking accelerations of all fish (in cell order) ->
+    /// plus the boundary push -> move all fish.
     pub fn step(&mut self, params: &BoidParams) {
         self.rebuild_grid(params);
         self.accel.clear();
-        self.accel
-            .extend((0..self.pos.len()).map(|i| acceleration(&self.grid, i, params)));
-        for ((p, v), &a) in self.pos.iter_mut().zip(&mut self.vel).zip(&self.accel) {
+        self.accel.resize(self.pos.len(), Vec2::ZERO);
+        self.grid.steer_slots(0, &mut self.accel, params);
+        for (i, (p, v)) in self.pos.iter_mut().zip(&mut self.vel).enumerate() {
+            let a = self.accel[self.grid.slot_of(i) as usize] + rules::boundary(*p, params);
             (*p, *v) = rules::integrate(*p, *v, a, params);
         }
     }

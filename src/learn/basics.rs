@@ -63,11 +63,7 @@ pub fn normal(rng: &mut StdRng, n: usize) -> Vec<f32> {
     (0..n).map(|_| d.sample(rng)).collect()
 }
 
-fn tensor<B: Backend, const D: usize>(
-    values: Vec<f32>,
-    shape: [usize; D],
-    dev: &B::Device,
-) -> Tensor<B, D> {
+fn tensor<B: Backend, const D: usize>(values: Vec<f32>, shape: [usize; D], dev: &B::Device) -> Tensor<B, D> {
     Tensor::from_data(TensorData::new(values, shape), dev)
 }
 
@@ -225,9 +221,7 @@ impl<B: Backend> TwoLayer<B> {
     pub fn new(seed: u64, dev: &B::Device) -> Self {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x6d6f_6475_6c65);
         let mut layer = |d_in: usize, d_out: usize| {
-            let mut l = LinearConfig::new(d_in, d_out)
-                .with_bias(false)
-                .init::<B>(dev);
+            let mut l = LinearConfig::new(d_in, d_out).with_bias(false).init::<B>(dev);
             let bound = 1.0 / (d_in as f32).sqrt();
             let u = Uniform::new(-bound, bound).expect("valid bounds");
             let w: Vec<f32> = (0..d_in * d_out).map(|_| u.sample(&mut rng)).collect();
@@ -250,8 +244,7 @@ pub struct ByModule<B: AutodiffBackend> {
     x: Tensor<B, 2>,
     y: Tensor<B, 2>,
     model: Option<TwoLayer<B>>,
-    optim:
-        burn::optim::adaptor::OptimizerAdaptor<burn::optim::Sgd<B::InnerBackend>, TwoLayer<B>, B>,
+    optim: burn::optim::adaptor::OptimizerAdaptor<burn::optim::Sgd<B::InnerBackend>, TwoLayer<B>, B>,
     pub lr: f64,
     pub epoch: usize,
 }
@@ -287,9 +280,7 @@ impl<B: AutodiffBackend> ByModule<B> {
 
     pub fn step(&mut self) -> f32 {
         let model = self.model.take().expect("model is present between steps");
-        let loss = (model.forward(self.x.clone()) - self.y.clone())
-            .square()
-            .sum();
+        let loss = (model.forward(self.x.clone()) - self.y.clone()).square().sum();
         let value = loss.clone().into_scalar().to_f32();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         self.model = Some(self.optim.step(self.lr, model, grads));
@@ -317,11 +308,7 @@ impl<B: AutodiffBackend> Basics<B> {
 
     /// One epoch of each method: losses in [`Method::ALL`] order.
     pub fn step(&mut self) -> [f32; 3] {
-        [
-            self.by_hand.step(),
-            self.autodiff.step(),
-            self.module.step(),
-        ]
+        [self.by_hand.step(), self.autodiff.step(), self.module.step()]
     }
 
     pub fn epoch(&self) -> usize {
@@ -349,18 +336,12 @@ impl Curves {
 
     /// Loss of `method` at `epoch`.
     pub fn at(&self, epoch: usize, method: Method) -> f32 {
-        let m = Method::ALL
-            .iter()
-            .position(|&x| x == method)
-            .expect("known method");
+        let m = Method::ALL.iter().position(|&x| x == method).expect("known method");
         self.losses[epoch][m]
     }
 
     /// Writes `basics.csv` and `basics.png` (log-scale loss vs epoch) into `dir`, atomically.
-    pub fn write(
-        &self,
-        dir: &std::path::Path,
-    ) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    pub fn write(&self, dir: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
         let csv = dir.join("basics.csv");
         let png = dir.join("basics.png");
         crate::util::write_atomic(&csv, self.to_csv().as_bytes())

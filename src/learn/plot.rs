@@ -56,12 +56,7 @@ where
     let log_y = panel.log_y;
     let keep = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0);
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in panel
-        .series
-        .iter()
-        .flat_map(|s| s.points.iter())
-        .filter(|p| keep(p))
-    {
+    for &(x, y) in panel.series.iter().flat_map(|s| s.points.iter()).filter(|p| keep(p)) {
         x0 = x0.min(x);
         x1 = x1.max(x);
         y0 = y0.min(y);
@@ -100,10 +95,7 @@ where
                     color.stroke_width(2)
                 };
                 chart
-                    .draw_series(LineSeries::new(
-                        s.points.iter().copied().filter(|p| keep(p)),
-                        style,
-                    ))
+                    .draw_series(LineSeries::new(s.points.iter().copied().filter(|p| keep(p)), style))
                     .map_err(err)?
                     .label(s.name)
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
@@ -118,11 +110,7 @@ where
         }};
     }
     if log_y {
-        finish!(
-            builder
-                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
-                .map_err(err)?
-        );
+        finish!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(err)?);
     } else {
         finish!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?);
     }
@@ -149,8 +137,7 @@ pub fn render_panels(panels: &[Panel<'_>], (w, h): (u32, u32)) -> anyhow::Result
 pub fn write_panels(path: &Path, panels: &[Panel<'_>], size: (u32, u32)) -> anyhow::Result<()> {
     let pixels = render_panels(panels, size)?;
     let png = encode_png(&pixels, size.0, size.1, false)?;
-    crate::util::write_atomic(path, &png)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    crate::util::write_atomic(path, &png).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
 /// Encodes 8-bit RGB or RGBA pixels as PNG bytes.

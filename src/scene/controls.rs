@@ -53,13 +53,7 @@ fn tank_panel(
     mut fixed: ResMut<Time<Fixed>>,
     mut resets: MessageWriter<ResetSchool>,
     fish: Query<(), With<Fish>>,
-    watched: Query<
-        (
-            &crate::boids::plugin::Position,
-            &crate::boids::plugin::Velocity,
-        ),
-        With<Watched>,
-    >,
+    watched: Query<(&crate::boids::plugin::Position, &crate::boids::plugin::Velocity), With<Watched>>,
     diagnostics: Option<Res<DiagnosticsStore>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
@@ -87,11 +81,7 @@ fn tank_panel(
             });
             ui.horizontal(|ui| {
                 ui.label("Fish");
-                ui.add(
-                    egui::DragValue::new(&mut settings.fish)
-                        .range(0..=200_000)
-                        .speed(10),
-                );
+                ui.add(egui::DragValue::new(&mut settings.fish).range(0..=200_000).speed(10));
                 ui.label("Steps/s");
                 let mut hz = fixed.timestep().as_secs_f64().recip();
                 if ui
@@ -117,17 +107,9 @@ fn tank_panel(
             ui.add(egui::Slider::new(&mut p.boundary_push, 0.0..=5.0).text("boundary push"));
             ui.horizontal(|ui| {
                 ui.label("Field");
-                ui.add(
-                    egui::DragValue::new(&mut p.width)
-                        .range(50.0..=1.0e6)
-                        .speed(10.0),
-                );
+                ui.add(egui::DragValue::new(&mut p.width).range(50.0..=1.0e6).speed(10.0));
                 ui.label("x");
-                ui.add(
-                    egui::DragValue::new(&mut p.height)
-                        .range(50.0..=1.0e6)
-                        .speed(10.0),
-                );
+                ui.add(egui::DragValue::new(&mut p.height).range(50.0..=1.0e6).speed(10.0));
             });
             ui.horizontal(|ui| {
                 ui.label("New fish");

@@ -60,9 +60,5 @@ pub fn add_tank(app: &mut App, opts: &AppOptions) {
             seed: opts.seed,
             ..default()
         })
-        .add_plugins((
-            BoidsPlugin { seed: opts.seed },
-            tank::TankPlugin,
-            watch::WatchPlugin,
-        ));
+        .add_plugins((BoidsPlugin { seed: opts.seed }, tank::TankPlugin, watch::WatchPlugin));
 }

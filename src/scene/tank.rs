@@ -175,9 +175,7 @@ pub fn fish_image() -> Image {
             // Body: ellipse centred at x = 19, semi-axes 12 x 6.5.
             let body = ((fx - 19.0) / 12.0).powi(2) + (fy / 6.5).powi(2);
             // Tail: a triangle from x = 0..9, widening towards the left.
-            let tail = fx < 10.0
-                && fy.abs() < (10.0 - fx) * 0.75 + 0.5
-                && fy.abs() > (10.0 - fx) * 0.2 - 1.5;
+            let tail = fx < 10.0 && fy.abs() < (10.0 - fx) * 0.75 + 0.5 && fy.abs() > (10.0 - fx) * 0.2 - 1.5;
             let eye = ((fx - 26.0).powi(2) + (fy + 1.5).powi(2)) < 2.0;
             let (mut r, mut g, mut b, mut a) = (0u8, 0u8, 0u8, 0u8);
             if body <= 1.0 || tail {
@@ -227,12 +225,7 @@ pub fn water_image() -> Image {
         };
         for x in 0..w {
             let i = (y * w + x) * 4;
-            data[i..i + 4].copy_from_slice(&[
-                (r * 255.0) as u8,
-                (g * 255.0) as u8,
-                (b * 255.0) as u8,
-                255,
-            ]);
+            data[i..i + 4].copy_from_slice(&[(r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8, 255]);
         }
     }
     let mut image = Image::new(

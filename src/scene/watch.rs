@@ -3,8 +3,7 @@
 
 use crate::boids::BoidParams;
 use crate::boids::plugin::{
-    Fish, Position, SchoolRng, SchoolSystems, Velocity, field_to_world, spawn_fish_at,
-    world_to_field,
+    Fish, Position, SchoolRng, SchoolSystems, Velocity, field_to_world, spawn_fish_at, world_to_field,
 };
 use crate::scene::tank::{TankCamera, TankSettings};
 use bevy::prelude::*;
@@ -93,11 +92,7 @@ fn record_trail(mut watched: Query<(&Position, &mut Watched)>) {
     }
 }
 
-fn draw_watched(
-    mut gizmos: Gizmos,
-    params: Res<BoidParams>,
-    watched: Query<(&Position, &Velocity, &Watched)>,
-) {
+fn draw_watched(mut gizmos: Gizmos, params: Res<BoidParams>, watched: Query<(&Position, &Velocity, &Watched)>) {
     for (p, v, w) in &watched {
         let at = field_to_world(p.0, &params);
         gizmos.circle_2d(

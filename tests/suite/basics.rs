@@ -1,9 +1,7 @@
 //! Tensor basics: hand-written gradients equal autodiff; every method learns.
 
 use burn::tensor::{Tensor, TensorData};
-use shoal::learn::basics::{
-    self, D_IN, D_OUT, HIDDEN, Method, N, Problem, autodiff_gradients, hand_gradients,
-};
+use shoal::learn::basics::{self, D_IN, D_OUT, HIDDEN, Method, N, Problem, autodiff_gradients, hand_gradients};
 use shoal::learn::{Cpu, CpuAutodiff};
 
 fn t<B: burn::tensor::backend::Backend>(v: &[f32], shape: [usize; 2]) -> Tensor<B, 2> {
@@ -38,18 +36,12 @@ fn hand_written_gradients_equal_autodiff() {
             &t(&p.w1, [D_IN, HIDDEN]),
             &t(&p.w2, [HIDDEN, D_OUT]),
         );
-        assert!(
-            ((loss_h - loss_a) / loss_a).abs() < 1e-5,
-            "{loss_h} vs {loss_a}"
-        );
+        assert!(((loss_h - loss_a) / loss_a).abs() < 1e-5, "{loss_h} vs {loss_a}");
         let v = |x: Tensor<Cpu, 2>| x.into_data().to_vec::<f32>().unwrap();
         let (g1h, g2h, g1a, g2a) = (v(g1h), v(g2h), v(g1a), v(g2a));
         assert!(g1h.iter().any(|&g| g != 0.0) && g2h.iter().any(|&g| g != 0.0));
         let (e1, e2) = (rel_err(&g1h, &g1a), rel_err(&g2h, &g2a));
-        assert!(
-            e1 <= 1e-4 && e2 <= 1e-4,
-            "seed {seed}: relative errors {e1:e} {e2:e}"
-        );
+        assert!(e1 <= 1e-4 && e2 <= 1e-4, "seed {seed}: relative errors {e1:e} {e2:e}");
     }
 }
 
@@ -74,11 +66,7 @@ fn every_method_lowers_its_loss_by_an_order_of_magnitude() {
     for m in Method::ALL {
         let (first, last) = (curves.at(0, m), curves.at(999, m));
         assert!(first.is_finite() && last.is_finite(), "{m:?}");
-        println!(
-            "{}: {first:.4e} -> {last:.4e} (x{:.1e})",
-            m.name(),
-            first / last
-        );
+        println!("{}: {first:.4e} -> {last:.4e} (x{:.1e})", m.name(), first / last);
         assert!(last * 10.0 <= first, "{m:?}: {first} -> {last}");
     }
     // The CSV and PNG are written and parse.
@@ -90,21 +78,13 @@ fn every_method_lowers_its_loss_by_an_order_of_magnitude() {
     let rows: Vec<(usize, String, f32)> = lines
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            (
-                f[0].parse().unwrap(),
-                f[1].to_string(),
-                f[2].parse().unwrap(),
-            )
+            (f[0].parse().unwrap(), f[1].to_string(), f[2].parse().unwrap())
         })
         .collect();
     assert_eq!(rows.len(), 3000);
     assert_eq!(
         rows[3 * 999 + 2],
-        (
-            999,
-            "module+optimizer".to_string(),
-            curves.at(999, Method::Module)
-        )
+        (999, "module+optimizer".to_string(), curves.at(999, Method::Module))
     );
     let decoder = png::Decoder::new(std::io::Cursor::new(std::fs::read(png).unwrap()));
     let reader = decoder.read_info().unwrap();
@@ -118,9 +98,6 @@ fn bad_out_dir_is_a_clear_error() {
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
     let err = basics::prepare_out_dir(&file.join("sub")).unwrap_err();
-    assert!(
-        err.to_string().contains("cannot create output directory"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("cannot create output directory"), "{err}");
     assert!(basics::prepare_out_dir(&dir.path().join("new/nested")).is_ok());
 }

@@ -3,9 +3,7 @@
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use shoal::boids::bench::{headless_school, step};
-use shoal::boids::plugin::{
-    BoidsPlugin, Fish, Position, SchoolControl, SchoolRng, Velocity, fish_bundles,
-};
+use shoal::boids::plugin::{BoidsPlugin, Fish, Position, SchoolControl, SchoolRng, Velocity, fish_bundles};
 use shoal::boids::{BoidParams, School};
 use std::time::Duration;
 
@@ -62,9 +60,7 @@ fn plugin_runs_on_the_fixed_timestep_in_a_minimal_app() {
         .add_plugins(BoidsPlugin { seed: 5 })
         // Each update advances virtual time by exactly one fixed step.
         .insert_resource(Time::<Fixed>::from_hz(50.0))
-        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
-            20,
-        )));
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(20)));
     let bundles = {
         let world = app.world_mut();
         let mut rng = world.remove_resource::<SchoolRng>().unwrap();
@@ -98,9 +94,7 @@ fn motion_does_not_depend_on_frame_rate() {
             .insert_resource(BoidParams::default())
             .add_plugins(BoidsPlugin { seed: 8 })
             .insert_resource(Time::<Fixed>::from_hz(50.0))
-            .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
-                frame_ms,
-            )));
+            .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(frame_ms)));
         let bundles = {
             let world = app.world_mut();
             let mut rng = world.remove_resource::<SchoolRng>().unwrap();

@@ -16,8 +16,7 @@ fn close(a: Vec2, b: Vec2, tol: f32) -> bool {
 
 /// Acceleration of fish 0 in a scene, by brute force plus the boundary.
 fn accel0(pos: &[Vec2], vel: &[Vec2], params: &BoidParams) -> Vec2 {
-    rules::steer(vel[0], &brute_force_sums(0, pos, vel, params), params)
-        + rules::boundary(pos[0], params)
+    rules::steer(vel[0], &brute_force_sums(0, pos, vel, params), params) + rules::boundary(pos[0], params)
 }
 
 #[test]
@@ -50,11 +49,7 @@ fn two_neighbours_use_means() {
         Vec2::new(530.0, 250.0),
         Vec2::new(500.0, 290.0),
     ];
-    let vel = [
-        Vec2::new(0.0, 0.0),
-        Vec2::new(2.0, 0.0),
-        Vec2::new(0.0, 4.0),
-    ];
+    let vel = [Vec2::new(0.0, 0.0), Vec2::new(2.0, 0.0), Vec2::new(0.0, 4.0)];
     let mean_pos = Vec2::new(515.0, 270.0);
     let mean_vel = Vec2::new(1.0, 2.0);
     let cohesion = (mean_pos - pos[0]).normalize();
@@ -89,18 +84,12 @@ fn too_near_neighbours_push_away() {
 #[test]
 fn boundary_pushes_after_normalisation() {
     let params = p();
-    assert_eq!(
-        rules::boundary(Vec2::new(-1.0, 250.0), &params),
-        Vec2::new(1.0, 0.0)
-    );
+    assert_eq!(rules::boundary(Vec2::new(-1.0, 250.0), &params), Vec2::new(1.0, 0.0));
     assert_eq!(
         rules::boundary(Vec2::new(1001.0, 501.0), &params),
         Vec2::new(-1.0, -1.0)
     );
-    assert_eq!(
-        rules::boundary(Vec2::new(10.0, -0.5), &params),
-        Vec2::new(0.0, 1.0)
-    );
+    assert_eq!(rules::boundary(Vec2::new(10.0, -0.5), &params), Vec2::new(0.0, 1.0));
     assert_eq!(rules::boundary(Vec2::new(0.0, 500.0), &params), Vec2::ZERO);
     // A lone fish outside gets exactly the push (1.0 > max_accel: it is added after normalising).
     let pos = [Vec2::new(-5.0, 250.0)];
@@ -111,22 +100,12 @@ fn boundary_pushes_after_normalisation() {
 #[test]
 fn speed_is_clamped_then_position_moves() {
     let params = p();
-    let (pos, vel) = rules::integrate(
-        Vec2::new(10.0, 10.0),
-        Vec2::new(4.0, 3.0),
-        Vec2::new(3.0, 4.0),
-        &params,
-    );
+    let (pos, vel) = rules::integrate(Vec2::new(10.0, 10.0), Vec2::new(4.0, 3.0), Vec2::new(3.0, 4.0), &params);
     assert!((vel.length() - 5.0).abs() < 1e-5);
     assert!(close(vel, Vec2::new(3.5, 3.5).normalize() * 5.0, 1e-5));
     assert!(close(pos, Vec2::new(10.0, 10.0) + vel, 1e-6));
     // Below the limit nothing is clamped.
-    let (pos, vel) = rules::integrate(
-        Vec2::ZERO,
-        Vec2::new(1.0, 0.0),
-        Vec2::new(0.0, 0.1),
-        &params,
-    );
+    let (pos, vel) = rules::integrate(Vec2::ZERO, Vec2::new(1.0, 0.0), Vec2::new(0.0, 0.1), &params);
     assert_eq!(vel, Vec2::new(1.0, 0.1));
     assert_eq!(pos, vel);
 }
@@ -163,10 +142,7 @@ fn random_scene(rng: &mut StdRng, n: usize, params: &BoidParams) -> (Vec<Vec2>, 
             )
         };
         pos.push(p);
-        vel.push(Vec2::new(
-            rng.random_range(-5.0..5.0),
-            rng.random_range(-5.0..5.0),
-        ));
+        vel.push(Vec2::new(rng.random_range(-5.0..5.0), rng.random_range(-5.0..5.0)));
     }
     (pos, vel)
 }
@@ -192,32 +168,27 @@ fn grid_equals_brute_force_on_random_scenes() {
         assert_eq!(grid.len(), n);
         for i in 0..n {
             let brute = brute_force_sums(i, &pos, &vel, &params);
-            let fast = grid.sums(i, &params);
+            let portable = grid.sums_portable(i, &params);
+            assert_eq!(portable.count, brute.count, "scene {scene} fish {i}: portable kernel");
             assert_eq!(
-                fast.count, brute.count,
-                "scene {scene} fish {i}: neighbour count"
+                portable.near_count, brute.near_count,
+                "scene {scene} fish {i}: portable kernel"
             );
+            let fast = grid.sums(i, &params);
+            assert_eq!(fast.count, brute.count, "scene {scene} fish {i}: neighbour count");
             assert_eq!(
                 fast.near_count, brute.near_count,
                 "scene {scene} fish {i}: too-near count"
             );
             let tol = 1e-3 * (1.0 + brute.count as f32) * params.vision.max(5.0);
-            assert!(
-                close(fast.offset, brute.offset, tol),
-                "scene {scene} fish {i}"
-            );
-            assert!(
-                close(fast.velocity, brute.velocity, tol),
-                "scene {scene} fish {i}"
-            );
+            assert!(close(fast.offset, brute.offset, tol), "scene {scene} fish {i}");
+            assert!(close(fast.velocity, brute.velocity, tol), "scene {scene} fish {i}");
             assert!(
                 close(fast.near_offset, brute.near_offset, tol),
                 "scene {scene} fish {i}"
             );
             let expected: Vec<usize> = (0..n)
-                .filter(|&j| {
-                    j != i && (pos[j] - pos[i]).length_squared() < params.vision * params.vision
-                })
+                .filter(|&j| j != i && (pos[j] - pos[i]).length_squared() < params.vision * params.vision)
                 .collect();
             assert_eq!(
                 grid.neighbours(i, &params),
@@ -249,14 +220,8 @@ fn spawn_follows_the_seed() {
     let params = p();
     let s = School::new(2000, 3, &params);
     for (q, v) in s.pos.iter().zip(&s.vel) {
-        assert!(
-            (250.0..=750.0).contains(&q.x) && (125.0..=375.0).contains(&q.y),
-            "{q}"
-        );
-        assert!(
-            (0.0..1.0).contains(&v.x) && (0.0..1.0).contains(&v.y),
-            "{v}"
-        );
+        assert!((250.0..=750.0).contains(&q.x) && (125.0..=375.0).contains(&q.y), "{q}");
+        assert!((0.0..1.0).contains(&v.x) && (0.0..1.0).contains(&v.y), "{v}");
     }
     let params = BoidParams {
         spawn: SpawnMode::RandomDirection,
@@ -279,10 +244,7 @@ fn soak_1000_fish_20000_steps_stays_finite_and_in_the_field() {
                 assert!(q.is_finite() && v.is_finite(), "NaN at step {step}");
                 assert!(v.length() <= params.max_speed + 1e-4);
                 assert!(
-                    q.x >= -margin
-                        && q.x <= params.width + margin
-                        && q.y >= -margin
-                        && q.y <= params.height + margin,
+                    q.x >= -margin && q.x <= params.width + margin && q.y >= -margin && q.y <= params.height + margin,
                     "fish left the field at step {step}: {q}"
                 );
             }
@@ -302,20 +264,8 @@ fn invalid_parameters_are_rejected() {
         ),
         (BoidParams { vision: 0.0, ..p() }, "greater than 0"),
         (BoidParams { width: -3.0, ..p() }, "greater than 0"),
-        (
-            BoidParams {
-                cohesion: -1.0,
-                ..p()
-            },
-            "negative",
-        ),
-        (
-            BoidParams {
-                avoid: 150.0,
-                ..p()
-            },
-            "must not exceed vision",
-        ),
+        (BoidParams { cohesion: -1.0, ..p() }, "negative"),
+        (BoidParams { avoid: 150.0, ..p() }, "must not exceed vision"),
         (
             BoidParams {
                 max_speed: f32::INFINITY,
@@ -335,18 +285,11 @@ fn invalid_parameters_are_rejected() {
     ];
     for (params, needle) in bad {
         let err = params.validate().expect_err("must be rejected");
-        assert!(
-            err.to_string().contains(needle),
-            "{err} should mention {needle}"
-        );
+        assert!(err.to_string().contains(needle), "{err} should mention {needle}");
     }
     assert_eq!(p().validate(), Ok(()));
     assert!(matches!(
-        BoidParams {
-            avoid: 150.0,
-            ..p()
-        }
-        .validate(),
+        BoidParams { avoid: 150.0, ..p() }.validate(),
         Err(ParamError::AvoidAboveVision { .. })
     ));
 }
@@ -386,10 +329,7 @@ fn presets_round_trip_and_bad_presets_change_nothing() {
     // A partial preset keeps the defaults for missing keys.
     assert_eq!(
         BoidParams::from_toml("alignment = 2.0").unwrap(),
-        BoidParams {
-            alignment: 2.0,
-            ..p()
-        }
+        BoidParams { alignment: 2.0, ..p() }
     );
 }
 

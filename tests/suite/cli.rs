@@ -16,16 +16,7 @@ fn shoal(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn bench_boids_prints_one_json_line() {
-    let (code, out, err) = shoal(&[
-        "bench",
-        "boids",
-        "--fish",
-        "200",
-        "--steps",
-        "20",
-        "--threads",
-        "1",
-    ]);
+    let (code, out, err) = shoal(&["bench", "boids", "--fish", "200", "--steps", "20", "--threads", "1"]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "{out}");

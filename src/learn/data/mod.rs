@@ -90,15 +90,12 @@ impl EmnistSplit {
 impl std::str::FromStr for EmnistSplit {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|e| e.name() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown EMNIST split '{s}'; known: {}",
-                    Self::ALL.map(|e| e.name()).join(", ")
-                )
-            })
+        Self::ALL.into_iter().find(|e| e.name() == s).ok_or_else(|| {
+            format!(
+                "unknown EMNIST split '{s}'; known: {}",
+                Self::ALL.map(|e| e.name()).join(", ")
+            )
+        })
     }
 }
 
@@ -116,21 +113,13 @@ pub enum DataError {
     #[error("cannot read {path}: {message}")]
     Io { path: String, message: String },
     #[error("no {what} file in {dir}: looked for {tried}")]
-    Missing {
-        what: String,
-        dir: String,
-        tried: String,
-    },
+    Missing { what: String, dir: String, tried: String },
     #[error("{images} images but {labels} labels")]
     CountMismatch { images: usize, labels: usize },
     #[error("images are {h}x{w}; shoal needs {SIDE}x{SIDE}")]
     WrongSize { h: usize, w: usize },
     #[error("label {label} at index {index} is outside 0..{classes}")]
-    LabelOutOfRange {
-        label: u8,
-        index: usize,
-        classes: usize,
-    },
+    LabelOutOfRange { label: u8, index: usize, classes: usize },
     #[error("the dataset is empty")]
     Empty,
 }
@@ -148,14 +137,10 @@ pub struct Digits {
 
 /// The bundled digits (see `assets/mnist/README.md`), compiled into the binary.
 mod bundled {
-    pub const TRAIN_IMAGES: &[u8] =
-        include_bytes!("../../../assets/mnist/train-images-idx3-ubyte.gz");
-    pub const TRAIN_LABELS: &[u8] =
-        include_bytes!("../../../assets/mnist/train-labels-idx1-ubyte.gz");
-    pub const TEST_IMAGES: &[u8] =
-        include_bytes!("../../../assets/mnist/t10k-images-idx3-ubyte.gz");
-    pub const TEST_LABELS: &[u8] =
-        include_bytes!("../../../assets/mnist/t10k-labels-idx1-ubyte.gz");
+    pub const TRAIN_IMAGES: &[u8] = include_bytes!("../../../assets/mnist/train-images-idx3-ubyte.gz");
+    pub const TRAIN_LABELS: &[u8] = include_bytes!("../../../assets/mnist/train-labels-idx1-ubyte.gz");
+    pub const TEST_IMAGES: &[u8] = include_bytes!("../../../assets/mnist/t10k-images-idx3-ubyte.gz");
+    pub const TEST_LABELS: &[u8] = include_bytes!("../../../assets/mnist/t10k-labels-idx1-ubyte.gz");
 }
 
 impl Digits {
@@ -224,12 +209,7 @@ impl Digits {
         Self::from_arrays(img, lab, emnist, source)
     }
 
-    fn from_arrays(
-        img: IdxArray,
-        lab: IdxArray,
-        emnist: Option<EmnistSplit>,
-        source: &str,
-    ) -> Result<Self, DataError> {
+    fn from_arrays(img: IdxArray, lab: IdxArray, emnist: Option<EmnistSplit>, source: &str) -> Result<Self, DataError> {
         let check = |a: &IdxArray, rank: usize, what: &str| -> Result<(), DataError> {
             let path = format!("{source} ({what})");
             if a.dims.len() != rank {
@@ -296,11 +276,7 @@ impl Digits {
     /// Loads a split from a directory holding the standard file names, gzip or raw:
     /// `train-images-idx3-ubyte[.gz]` / `t10k-…` (MNIST, Fashion-MNIST), or with an
     /// EMNIST split `emnist-<split>-train-images-idx3-ubyte[.gz]` / `…-test-…`.
-    pub fn load_dir(
-        dir: &Path,
-        split: Split,
-        emnist: Option<EmnistSplit>,
-    ) -> Result<Self, DataError> {
+    pub fn load_dir(dir: &Path, split: Split, emnist: Option<EmnistSplit>) -> Result<Self, DataError> {
         if !dir.is_dir() {
             return Err(DataError::Io {
                 path: dir.display().to_string(),
@@ -335,11 +311,7 @@ impl Digits {
     }
 
     /// The bundled digits, or the files in `dir` when given.
-    pub fn load(
-        dir: Option<&Path>,
-        split: Split,
-        emnist: Option<EmnistSplit>,
-    ) -> Result<Self, DataError> {
+    pub fn load(dir: Option<&Path>, split: Split, emnist: Option<EmnistSplit>) -> Result<Self, DataError> {
         match dir {
             Some(d) => Self::load_dir(d, split, emnist),
             None => Ok(Self::bundled(split)),
@@ -364,11 +336,7 @@ impl Digits {
 }
 
 fn find(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
-    let candidates = [
-        format!("{stem}.gz"),
-        stem.to_string(),
-        stem.replacen("-idx", ".idx", 1),
-    ];
+    let candidates = [format!("{stem}.gz"), stem.to_string(), stem.replacen("-idx", ".idx", 1)];
     for c in &candidates {
         let p = dir.join(c);
         if p.is_file() {
@@ -450,10 +418,7 @@ pub fn batch_tensors<B: burn::tensor::backend::Backend>(
 ) {
     use burn::tensor::{Int, Tensor, TensorData};
     let n = idx.len();
-    let images = Tensor::<B, 4>::from_data(
-        TensorData::new(data.pixels_f32(idx), [n, 1, SIDE, SIDE]),
-        device,
-    );
+    let images = Tensor::<B, 4>::from_data(TensorData::new(data.pixels_f32(idx), [n, 1, SIDE, SIDE]), device);
     let labels: Vec<i64> = idx.iter().map(|&i| data.labels[i] as i64).collect();
     let labels = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n]), device);
     (images, labels)

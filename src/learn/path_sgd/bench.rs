@@ -37,11 +37,7 @@ pub fn run<B: AutodiffBackend>(
         "--hidden, --batch and --iters must be at least 1"
     );
     let data = Arc::new(Digits::bundled(Split::Train));
-    anyhow::ensure!(
-        batch <= data.len(),
-        "--batch must be at most {}",
-        data.len()
-    );
+    anyhow::ensure!(batch <= data.len(), "--batch must be at most {}", data.len());
     let sizes = vec![PIXELS, hidden, hidden, 10];
     let net = Mlp::<B>::balanced(&sizes, 1, dev);
     let mut sgd = Run::new(

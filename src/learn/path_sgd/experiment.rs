@@ -145,9 +145,7 @@ impl<B: AutodiffBackend> Run<B> {
         let n = idx.len();
         let model = self.model.take().expect("model present between steps");
         let logits = model.forward(x.reshape([n, PIXELS]));
-        let loss = CrossEntropyLossConfig::new()
-            .init(&self.device)
-            .forward(logits, y);
+        let loss = CrossEntropyLossConfig::new().init(&self.device).forward(logits, y);
         let value: f64 = loss.clone().into_scalar().elem();
         if !value.is_finite() {
             self.diverged = true;
@@ -158,9 +156,7 @@ impl<B: AutodiffBackend> Run<B> {
         let model = match &mut self.opt {
             Opt::Sgd(o) => o.step(self.lr, model, grads),
             Opt::AdaGrad(o) => o.step(self.lr, model, grads),
-            Opt::Path(o) => o
-                .step(self.lr, model, grads)
-                .expect("an Mlp is a Linear chain"),
+            Opt::Path(o) => o.step(self.lr, model, grads).expect("an Mlp is a Linear chain"),
         };
         self.model = Some(model);
         self.steps += 1;
@@ -313,10 +309,7 @@ pub fn train_runs<B: AutodiffBackend>(
                 dev.clone(),
             )
             .expect("p was validated");
-            let log = |run: &Run<B>,
-                       epoch: usize,
-                       rows: &mut Vec<EpochRow>,
-                       progress: &mut dyn FnMut(Progress<'_>)| {
+            let log = |run: &Run<B>, epoch: usize, rows: &mut Vec<EpochRow>, progress: &mut dyn FnMut(Progress<'_>)| {
                 let (tr, te) = if run.diverged {
                     let bad = Eval {
                         cross_entropy: f64::INFINITY,
@@ -466,11 +459,7 @@ pub fn write_outputs(
     let ce = curve(&|r| r.train.cross_entropy);
     let tr = curve(&|r| r.train.error);
     let te = curve(&|r| r.test.error);
-    fn series<'a>(
-        keys: &[(Algo, Init)],
-        names: &'a [String],
-        c: &'a [Vec<(f64, f64)>],
-    ) -> Vec<Series<'a>> {
+    fn series<'a>(keys: &[(Algo, Init)], names: &'a [String], c: &'a [Vec<(f64, f64)>]) -> Vec<Series<'a>> {
         keys.iter()
             .zip(names)
             .zip(c)

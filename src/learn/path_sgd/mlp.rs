@@ -19,10 +19,7 @@ pub struct Mlp<B: Backend> {
 impl<B: Backend> Mlp<B> {
     /// Balanced init: weights `N(0, 1/fan_in)`, biases 0, from `seed`.
     pub fn balanced(sizes: &[usize], seed: u64, dev: &B::Device) -> Self {
-        assert!(
-            sizes.len() >= 2,
-            "an MLP needs at least an input and an output size"
-        );
+        assert!(sizes.len() >= 2, "an MLP needs at least an input and an output size");
         let mut rng = StdRng::seed_from_u64(seed);
         let layers = sizes
             .windows(2)
@@ -31,8 +28,7 @@ impl<B: Backend> Mlp<B> {
                 let normal = Normal::new(0.0f32, (1.0 / i as f32).sqrt()).expect("valid std");
                 let values: Vec<f32> = (0..i * o).map(|_| normal.sample(&mut rng)).collect();
                 let mut l = LinearConfig::new(i, o).init::<B>(dev);
-                l.weight =
-                    Param::from_tensor(Tensor::from_data(TensorData::new(values, [i, o]), dev));
+                l.weight = Param::from_tensor(Tensor::from_data(TensorData::new(values, [i, o]), dev));
                 l.bias = Some(Param::from_tensor(Tensor::zeros([o], dev)));
                 l
             })

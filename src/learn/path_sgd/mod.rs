@@ -80,10 +80,7 @@ pub fn path_gammas<B: Backend>(layers: &[LayerWeights<B>], p: f64) -> PathGammas
     for (wp, bp) in &powered {
         let prev = gin.last().expect("non-empty").clone();
         let out = wp.dims()[1];
-        let mut next = prev
-            .reshape([1, wp.dims()[0]])
-            .matmul(wp.clone())
-            .reshape([out]);
+        let mut next = prev.reshape([1, wp.dims()[0]]).matmul(wp.clone()).reshape([out]);
         if let Some(bp) = bp {
             next = next + bp.clone();
         }
@@ -99,32 +96,19 @@ pub fn path_gammas<B: Backend>(layers: &[LayerWeights<B>], p: f64) -> PathGammas
     // gout_rev = [gout of layer L-1, gout of layer L-2 (= its outputs), ..., gout of the inputs]
     gout_rev.pop(); // the inputs' gamma_out is not needed
     gout_rev.reverse();
-    PathGammas {
-        gin,
-        gout: gout_rev,
-    }
+    PathGammas { gin, gout: gout_rev }
 }
 
 /// The path norm `phi_p(w) = (sum over all input->output paths of prod |w_e|^p)^(1/p)`,
 /// where paths may also start at a bias (a constant-1 unit).
 pub fn path_norm<B: Backend>(layers: &[LayerWeights<B>], p: f64) -> f64 {
     let g = path_gammas(layers, p);
-    let total: f64 = g
-        .gin
-        .last()
-        .expect("outputs")
-        .clone()
-        .sum()
-        .into_scalar()
-        .elem::<f64>();
+    let total: f64 = g.gin.last().expect("outputs").clone().sum().into_scalar().elem::<f64>();
     total.powf(1.0 / p)
 }
 
 /// `gamma_p(w, e)` of every weight (`[in, out]`) and bias (`[out]`), materialised (for tests).
-pub fn edge_gammas<B: Backend>(
-    layers: &[LayerWeights<B>],
-    p: f64,
-) -> Vec<(Tensor<B, 2>, Tensor<B, 1>)> {
+pub fn edge_gammas<B: Backend>(layers: &[LayerWeights<B>], p: f64) -> Vec<(Tensor<B, 2>, Tensor<B, 1>)> {
     let g = path_gammas(layers, p);
     layers
         .iter()
@@ -178,11 +162,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for LayerCollector<B> {
                         l.b = Some(t.reshape([n]));
                         l.b_id = Some(param.id);
                     }
-                    _ => {
-                        self.error = Some(format!(
-                            "a 1-D parameter of size {n} is not the bias of a Linear layer"
-                        ))
-                    }
+                    _ => self.error = Some(format!("a 1-D parameter of size {n} is not the bias of a Linear layer")),
                 }
             }
             _ => {
@@ -194,13 +174,11 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for LayerCollector<B> {
     }
 
     fn visit_int<const D: usize>(&mut self, _: &Param<Tensor<B, D, burn::tensor::Int>>) {
-        self.error
-            .get_or_insert_with(|| "an integer parameter".into());
+        self.error.get_or_insert_with(|| "an integer parameter".into());
     }
 
     fn visit_bool<const D: usize>(&mut self, _: &Param<Tensor<B, D, burn::tensor::Bool>>) {
-        self.error
-            .get_or_insert_with(|| "a boolean parameter".into());
+        self.error.get_or_insert_with(|| "a boolean parameter".into());
     }
 }
 
@@ -217,19 +195,14 @@ pub fn linear_chain<B: AutodiffBackend, M: AutodiffModule<B>>(
         return Err(PathSgdError::Unsupported(e));
     }
     if c.layers.is_empty() {
-        return Err(PathSgdError::Unsupported(
-            "the module has no Linear layers".into(),
-        ));
+        return Err(PathSgdError::Unsupported("the module has no Linear layers".into()));
     }
     Ok(c.layers)
 }
 
 /// Per-parameter divisors: weights by `gin^(2/p)` (column) times `gout^(2/p)` (row).
 enum Divisor<B: Backend> {
-    Weight {
-        col: Tensor<B, 2>,
-        row: Tensor<B, 2>,
-    },
+    Weight { col: Tensor<B, 2>, row: Tensor<B, 2> },
     Bias(Tensor<B, 1>),
 }
 
@@ -261,9 +234,7 @@ impl PathSgd {
             let [i, o] = layer.w.dims();
             // gamma = 0 only where the gradient is 0 too; the clamp turns 0/0 into 0.
             let tiny = f32::MIN_POSITIVE as f64;
-            let col = pow_two_over_p(g.gin[l].clone(), self.p)
-                .clamp_min(tiny)
-                .reshape([i, 1]);
+            let col = pow_two_over_p(g.gin[l].clone(), self.p).clamp_min(tiny).reshape([i, 1]);
             let row = pow_two_over_p(g.gout[l].clone(), self.p).clamp_min(tiny);
             if let Some(id) = layer.w_id {
                 divisors.insert(
@@ -278,11 +249,7 @@ impl PathSgd {
                 divisors.insert(id, Divisor::Bias(row));
             }
         }
-        let mut mapper = PathMapper::<B> {
-            divisors,
-            grads,
-            lr,
-        };
+        let mut mapper = PathMapper::<B> { divisors, grads, lr };
         Ok(module.map(&mut mapper))
     }
 }
