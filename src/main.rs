@@ -32,8 +32,22 @@ enum Command {
     Basics(BasicsArgs),
     /// The Path-SGD paper's Fig. 2: SGD, AdaGrad, Path-SGD on balanced and unbalanced nets.
     PathSgd(PathSgdArgs),
+    /// Open the tank (needs a display, e.g. Xvfb), run some frames, save one as PNG, exit.
+    Screenshot(ScreenshotArgs),
     /// Load a dataset (bundled MNIST, or IDX files from --data) and print a summary.
     Data(DataArgs),
+}
+
+#[derive(Args, Debug)]
+struct ScreenshotArgs {
+    /// Where to write the PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Frames to run before the capture.
+    #[arg(long, default_value_t = 120)]
+    frames: u32,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -157,6 +171,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(BenchCommand::Boids(args))) => bench_boids(&args),
         Some(Command::Basics(args)) => basics(&args),
         Some(Command::Data(args)) => data(&args),
+        Some(Command::Screenshot(args)) => screenshot(&args),
         Some(Command::PathSgd(args)) => path_sgd(&args),
         Some(Command::Bench(BenchCommand::PathSgd(args))) => {
             let r = shoal::learn::path_sgd::bench::run::<shoal::learn::CpuAutodiff>(
@@ -177,7 +192,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_app(args: &RunArgs) -> Result<()> {
+fn app_options(args: &RunArgs) -> Result<AppOptions> {
     let params = match &args.preset {
         Some(path) => BoidParams::load(path)?,
         None => BoidParams::default(),
@@ -187,14 +202,35 @@ fn run_app(args: &RunArgs) -> Result<()> {
         "--steps-per-second must be a positive number, got {}",
         args.steps_per_second
     );
-    let opts = AppOptions {
-        fish: args.fish,
-        seed: args.seed,
-        params,
-        steps_per_second: args.steps_per_second,
-    };
-    build_app(&opts).run();
-    Ok(())
+    Ok(AppOptions { fish: args.fish, seed: args.seed, params, steps_per_second: args.steps_per_second })
+}
+
+fn run_app(args: &RunArgs) -> Result<()> {
+    let opts = app_options(args)?;
+    exit_result(build_app(&opts).run())
+}
+
+fn exit_result(exit: bevy::app::AppExit) -> Result<()> {
+    match exit {
+        bevy::app::AppExit::Success => Ok(()),
+        bevy::app::AppExit::Error(code) => anyhow::bail!("the app stopped with error code {code}"),
+    }
+}
+
+fn screenshot(args: &ScreenshotArgs) -> Result<()> {
+    anyhow::ensure!(args.frames > 0, "--frames must be at least 1");
+    anyhow::ensure!(
+        args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")),
+        "--out must name a .png file, got {}",
+        args.out.display()
+    );
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        anyhow::ensure!(dir.is_dir(), "the folder of --out does not exist: {}", dir.display());
+    }
+    let opts = app_options(&args.run)?;
+    let mut app = build_app(&opts);
+    app.add_plugins(shoal::scene::capture::CapturePlugin { out: args.out.clone(), after_frames: args.frames });
+    exit_result(app.run())
 }
 
 fn bench_boids(args: &BoidBenchArgs) -> Result<()> {

@@ -1,5 +1,6 @@
 //! Thin Bevy glue: the tank's visuals, the control panels and the app itself.
 
+pub mod capture;
 pub mod controls;
 pub mod tank;
 pub mod watch;

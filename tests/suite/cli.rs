@@ -62,3 +62,46 @@ fn bad_preset_for_the_app_is_a_clear_error() {
     assert_eq!(code, 2);
     assert!(err.contains("cannot access preset"), "{err}");
 }
+
+/// Runs `shoal` under a virtual X display when none is set (CI installs xvfb).
+fn shoal_windowed(args: &[&str]) -> (i32, String) {
+    let exe = env!("CARGO_BIN_EXE_shoal");
+    let mut cmd = if std::env::var_os("DISPLAY").is_some() {
+        Command::new(exe)
+    } else {
+        let mut c = Command::new("xvfb-run");
+        c.args(["-a", "-s", "-screen 0 1280x720x24", exe]);
+        c
+    };
+    let out = cmd.args(args).output().expect("run shoal (is xvfb-run installed?)");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn screenshot_writes_a_real_frame_of_the_tank() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tank.png");
+    let (code, err) = shoal_windowed(&["screenshot", "--out", path.to_str().unwrap(), "--fish", "300", "--frames", "30"]);
+    assert_eq!(code, 0, "{err}");
+    let decoder = png::Decoder::new(std::io::Cursor::new(std::fs::read(&path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (1280, 720));
+    let px = &buf[..info.buffer_size()];
+    // Not blank: many distinct colours (water gradient, sand, fish, panel text).
+    let mut colours: Vec<[u8; 3]> = px.chunks_exact(3).step_by(7).map(|c| [c[0], c[1], c[2]]).collect();
+    colours.sort_unstable();
+    colours.dedup();
+    assert!(colours.len() > 200, "only {} colours", colours.len());
+    // Nothing else left in the folder (written atomically).
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    // Bad output paths are refused before anything runs.
+    let (code, _, err) = shoal(&["screenshot", "--out", dir.path().join("x.jpg").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains(".png"), "{err}");
+    let (code, _, err) = shoal(&["screenshot", "--out", "/nonexistent-dir/x.png"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does not exist"), "{err}");
+}
