@@ -84,6 +84,8 @@ where
                 .configure_mesh()
                 .x_desc(panel.x_label)
                 .y_desc(panel.y_label)
+                .x_label_formatter(&|x| format!("{x}"))
+                .y_label_formatter(&|y| if log_y { format!("{y:.0e}") } else { format!("{y:.3}") })
                 .label_style(("sans-serif", 14))
                 .draw()
                 .map_err(err)?;

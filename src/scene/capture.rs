@@ -37,7 +37,11 @@ impl Plugin for CapturePlugin {
 
 /// Encodes a captured frame as an RGB PNG and writes it atomically.
 pub fn save_png(image: &Image, out: &Path) -> Result<(), String> {
-    let rgb = image.clone().try_into_dynamic().map_err(|e| format!("cannot convert the frame: {e}"))?.to_rgb8();
+    let rgb = image
+        .clone()
+        .try_into_dynamic()
+        .map_err(|e| format!("cannot convert the frame: {e}"))?
+        .to_rgb8();
     let (w, h) = (rgb.width(), rgb.height());
     let png = crate::learn::plot::encode_png(rgb.as_raw(), w, h, false).map_err(|e| e.to_string())?;
     crate::util::write_atomic(out, &png).map_err(|e| format!("cannot write {}: {e}", out.display()))
@@ -52,10 +56,12 @@ fn capture(
     if !state.requested && frames.0 >= state.after {
         state.requested = true;
         let (out, slot) = (state.out.clone(), state.outcome.clone());
-        commands.spawn(Screenshot::primary_window()).observe(move |ev: On<ScreenshotCaptured>| {
-            let result = save_png(&ev.image, &out);
-            *slot.lock().expect("capture lock") = Some(result);
-        });
+        commands
+            .spawn(Screenshot::primary_window())
+            .observe(move |ev: On<ScreenshotCaptured>| {
+                let result = save_png(&ev.image, &out);
+                *slot.lock().expect("capture lock") = Some(result);
+            });
     }
     let done = state.outcome.lock().expect("capture lock").take();
     match done {

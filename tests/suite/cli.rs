@@ -74,14 +74,25 @@ fn shoal_windowed(args: &[&str]) -> (i32, String) {
         c
     };
     let out = cmd.args(args).output().expect("run shoal (is xvfb-run installed?)");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn screenshot_writes_a_real_frame_of_the_tank() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tank.png");
-    let (code, err) = shoal_windowed(&["screenshot", "--out", path.to_str().unwrap(), "--fish", "300", "--frames", "30"]);
+    let (code, err) = shoal_windowed(&[
+        "screenshot",
+        "--out",
+        path.to_str().unwrap(),
+        "--fish",
+        "300",
+        "--frames",
+        "30",
+    ]);
     assert_eq!(code, 0, "{err}");
     let decoder = png::Decoder::new(std::io::Cursor::new(std::fs::read(&path).unwrap()));
     let mut reader = decoder.read_info().unwrap();

@@ -200,7 +200,8 @@ pub fn linear_chain<B: AutodiffBackend, M: AutodiffModule<B>>(
     Ok(c.layers)
 }
 
-/// Per-parameter divisors: weights by `gin^(2/p)` (column) times `gout^(2/p)` (row).
+/// Per-parameter step scales: a weight's is `lr / gin^(2/p)` (column) times `1 / gout^(2/p)`
+/// (row); a bias's is `lr / gout^(2/p)`.
 enum Divisor<B: Backend> {
     Weight { col: Tensor<B, 2>, row: Tensor<B, 2> },
     Bias(Tensor<B, 1>),
@@ -232,24 +233,28 @@ impl PathSgd {
         let mut divisors = HashMap::new();
         for (l, layer) in layers.iter().enumerate() {
             let [i, o] = layer.w.dims();
-            // gamma = 0 only where the gradient is 0 too; the clamp turns 0/0 into 0.
-            let tiny = f32::MIN_POSITIVE as f64;
-            let col = pow_two_over_p(g.gin[l].clone(), self.p).clamp_min(tiny).reshape([i, 1]);
-            let row = pow_two_over_p(g.gout[l].clone(), self.p).clamp_min(tiny);
+            // gamma = 0 only where the gradient is 0 too. The clamp keeps 1/gamma finite (so
+            // 0 * 1/gamma = 0, never NaN); it only bites for gammas below 1e-15.
+            let floor = 1e-15;
+            let col = pow_two_over_p(g.gin[l].clone(), self.p)
+                .clamp_min(floor)
+                .recip()
+                .reshape([i, 1]);
+            let row = pow_two_over_p(g.gout[l].clone(), self.p).clamp_min(floor).recip();
             if let Some(id) = layer.w_id {
                 divisors.insert(
                     id,
                     Divisor::Weight {
-                        col,
+                        col: col.mul_scalar(lr),
                         row: row.clone().reshape([1, o]),
                     },
                 );
             }
             if let Some(id) = layer.b_id {
-                divisors.insert(id, Divisor::Bias(row));
+                divisors.insert(id, Divisor::Bias(row.mul_scalar(lr)));
             }
         }
-        let mut mapper = PathMapper::<B> { divisors, grads, lr };
+        let mut mapper = PathMapper::<B> { divisors, grads };
         Ok(module.map(&mut mapper))
     }
 }
@@ -257,7 +262,6 @@ impl PathSgd {
 struct PathMapper<B: AutodiffBackend> {
     divisors: HashMap<ParamId, Divisor<B::InnerBackend>>,
     grads: GradientsParams,
-    lr: f64,
 }
 
 impl<B: AutodiffBackend> ModuleMapper<B> for PathMapper<B> {
@@ -269,13 +273,15 @@ impl<B: AutodiffBackend> ModuleMapper<B> for PathMapper<B> {
                 let require_grad = tensor.is_require_grad();
                 let shape = grad.shape();
                 let step = match div {
+                    // The outer product as a K = 1 matmul, then one multiply: cheaper than
+                    // two broadcast divisions of the full matrix.
                     Divisor::Weight { col, row } => {
                         let [i, o] = [shape[0], shape[1]];
-                        (grad.reshape([i, o]) / col.clone() / row.clone()).reshape(shape)
+                        (grad.reshape([i, o]) * col.clone().matmul(row.clone())).reshape(shape)
                     }
-                    Divisor::Bias(b) => (grad.reshape([shape[0]]) / b.clone()).reshape(shape),
+                    Divisor::Bias(b) => (grad.reshape([shape[0]]) * b.clone()).reshape(shape),
                 };
-                let updated = tensor.inner() - step.mul_scalar(self.lr);
+                let updated = tensor.inner() - step;
                 let t = Tensor::from_inner(updated);
                 if require_grad { t.require_grad() } else { t }
             }
