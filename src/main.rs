@@ -34,8 +34,37 @@ enum Command {
     PathSgd(PathSgdArgs),
     /// Open the tank (needs a display, e.g. Xvfb), run some frames, save one as PNG, exit.
     Screenshot(ScreenshotArgs),
+    /// Train the seed's DCGAN; per epoch: CSV row, sample grid, interpolation strip, checkpoint.
+    Dcgan(DcganArgs),
     /// Load a dataset (bundled MNIST, or IDX files from --data) and print a summary.
     Data(DataArgs),
+}
+
+#[derive(Args, Debug)]
+struct DcganArgs {
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long)]
+    emnist_split: Option<shoal::learn::data::EmnistSplit>,
+    /// flex (CPU) or wgpu (GPU; needs a build with the `wgpu` feature).
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    #[arg(long, default_value = "sgd")]
+    optimizer: shoal::learn::dcgan::OptimizerKind,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Use only the first N training images.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    #[arg(long, default_value = "out/dcgan")]
+    out: PathBuf,
+    /// Continue from OUT/checkpoint.bin.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Args, Debug)]
@@ -185,6 +214,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(BenchCommand::Boids(args))) => bench_boids(&args),
         Some(Command::Basics(args)) => basics(&args),
         Some(Command::Data(args)) => data(&args),
+        Some(Command::Dcgan(args)) => dcgan(&args),
         Some(Command::Screenshot(args)) => screenshot(&args),
         Some(Command::PathSgd(args)) => path_sgd(&args),
         Some(Command::Bench(BenchCommand::PathSgd(args))) => {
@@ -284,6 +314,15 @@ fn bench_boids(args: &BoidBenchArgs) -> Result<()> {
     let result = run_boid_bench(&bench)?;
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
+}
+
+/// Prints a line above the progress bar, or plainly when the bar is hidden (no terminal).
+fn say(bar: &indicatif::ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}")
+    } else {
+        bar.println(line)
+    }
 }
 
 fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
@@ -430,16 +469,19 @@ fn path_sgd(args: &PathSgdArgs) -> Result<()> {
                 bar.set_position(step as u64);
                 bar.set_message(format!("run {}/{runs} loss {loss:.4}", run + 1));
             }
-            Progress::Epoch(r) => bar.println(format!(
-                "{:<8} {:<10} epoch {:>3}: train CE {:.4} train err {:.4} test err {:.4}{}",
-                r.algo.name(),
-                r.init.name(),
-                r.epoch,
-                r.train.cross_entropy,
-                r.train.error,
-                r.test.error,
-                if r.diverged { " (diverged)" } else { "" }
-            )),
+            Progress::Epoch(r) => say(
+                &bar,
+                format!(
+                    "{:<8} {:<10} epoch {:>3}: train CE {:.4} train err {:.4} test err {:.4}{}",
+                    r.algo.name(),
+                    r.init.name(),
+                    r.epoch,
+                    r.train.cross_entropy,
+                    r.train.error,
+                    r.test.error,
+                    if r.diverged { " (diverged)" } else { "" }
+                ),
+            ),
             _ => {}
         },
     );
@@ -463,5 +505,110 @@ fn path_sgd(args: &PathSgdArgs) -> Result<()> {
         );
     }
     println!("wrote {} and {}", csv.display(), png.display());
+    Ok(())
+}
+
+fn dcgan(args: &DcganArgs) -> Result<()> {
+    use shoal::learn::data::{Digits, Split};
+    use shoal::learn::dcgan::{DcganConfig, EpochMeter, Trainer, write_gif, write_grey_png};
+    use std::io::Write;
+    anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
+    match args.backend.as_str() {
+        "flex" => {}
+        "wgpu" => anyhow::bail!("this shoal was built without the `wgpu` feature; use --backend flex"),
+        other => anyhow::bail!("unknown --backend '{other}'; use flex or wgpu"),
+    }
+    shoal::learn::basics::prepare_out_dir(&args.out)?;
+    let mut train = Digits::load(args.data.as_deref(), Split::Train, args.emnist_split)?;
+    if let Some(n) = args.train_limit {
+        train.truncate(n);
+    }
+    let cfg = DcganConfig {
+        z: 32,
+        batch: args.batch,
+        optimizer: args.optimizer,
+        seed: args.seed,
+    };
+    let dev = Default::default();
+    let mut t = Trainer::<shoal::learn::CpuAutodiff>::new(cfg, std::sync::Arc::new(train), dev)?;
+    let ckpt = args.out.join("checkpoint.bin");
+    let csv_path = args.out.join("dcgan.csv");
+    if args.resume {
+        t.load_checkpoint(&ckpt)?;
+        eprintln!("resumed from {} at epoch {}", ckpt.display(), t.epoch);
+    } else {
+        std::fs::write(&csv_path, "epoch,g_loss,d_loss,d_real,d_fake,seconds\n")
+            .with_context(|| format!("cannot write {}", csv_path.display()))?;
+        let (grid, w, h) = t.fixed_grid();
+        write_grey_png(&args.out.join("grid_000.png"), &grid, w, h, 2)?;
+    }
+    let per_epoch = t.iters_per_epoch();
+    let bar = progress_bar((args.epochs * per_epoch) as u64, "dcgan");
+    bar.set_position((t.epoch * per_epoch) as u64);
+    let mut meter = EpochMeter::default();
+    let mut clock = std::time::Instant::now();
+    while t.epoch < args.epochs {
+        let r = t.step();
+        meter.add(&r);
+        bar.inc(1);
+        bar.set_message(format!(
+            "epoch {} G {:.3} D {:.3} D(x) {:.2} D(G(z)) {:.2}",
+            t.epoch, r.g_loss, r.d_loss, r.d_real, r.d_fake
+        ));
+        anyhow::ensure!(
+            r.g_loss.is_finite() && r.d_loss.is_finite(),
+            "training diverged (loss is not finite)"
+        );
+        if r.epoch_done {
+            let s = meter.finish(t.epoch, clock.elapsed().as_secs_f64());
+            clock = std::time::Instant::now();
+            let (grid, w, h) = t.fixed_grid();
+            write_grey_png(&args.out.join(format!("grid_{:03}.png", t.epoch)), &grid, w, h, 2)?;
+            let (strip, w, h) = t.interpolation_strip();
+            write_grey_png(&args.out.join(format!("interp_{:03}.png", t.epoch)), &strip, w, h, 2)?;
+            let mut f = std::fs::OpenOptions::new().append(true).open(&csv_path)?;
+            writeln!(
+                f,
+                "{},{},{},{},{},{:.2}",
+                s.epoch, s.g_loss, s.d_loss, s.d_real, s.d_fake, s.seconds
+            )?;
+            t.save_checkpoint(&ckpt)?;
+            say(
+                &bar,
+                format!(
+                    "epoch {:>3}: G {:.4} D {:.4} D(x) {:.3} D(G(z)) {:.3} ({:.1} s)",
+                    s.epoch, s.g_loss, s.d_loss, s.d_real, s.d_fake, s.seconds
+                ),
+            );
+        }
+    }
+    bar.finish_and_clear();
+    // The seed's animation: the fixed-noise grid over the epochs.
+    let mut frames = Vec::new();
+    let (mut gw, mut gh) = (0, 0);
+    for e in 0..=t.epoch {
+        let p = args.out.join(format!("grid_{e:03}.png"));
+        if let Ok(bytes) = std::fs::read(&p) {
+            let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info()?;
+            let mut buf = vec![0; reader.output_buffer_size().unwrap_or(0)];
+            let info = reader.next_frame(&mut buf)?;
+            (gw, gh) = (info.width, info.height);
+            frames.push(
+                buf[..info.buffer_size()]
+                    .chunks_exact(3)
+                    .map(|c| c[0])
+                    .collect::<Vec<u8>>(),
+            );
+        }
+    }
+    let gif = args.out.join("grids.gif");
+    write_gif(&gif, &frames, gw, gh, 40)?;
+    println!(
+        "wrote {} epochs of grids, {}, {} and {}",
+        frames.len(),
+        csv_path.display(),
+        ckpt.display(),
+        gif.display()
+    );
     Ok(())
 }

@@ -8,5 +8,7 @@ pub type Cpu = burn::backend::Flex;
 /// The CPU backend with autodiff.
 pub type CpuAutodiff = burn::backend::Autodiff<Cpu>;
 pub mod basics;
+pub mod dcgan;
 pub mod path_sgd;
 pub mod plot;
+pub mod rng;

@@ -1,0 +1,199 @@
+//! Checkpoints of a DCGAN run: G, D, both optimiser states, epoch, iteration and the
+//! random state, in one file written atomically (temp file + rename).
+//!
+//! Layout: `SHOALGAN1\n`, a little-endian u32 length, a JSON header (config, counters,
+//! section lengths and CRC-32s), then the four sections (burn binary records).
+
+use super::{DcganConfig, Opt, Trainer};
+use crate::learn::rng::Rng64;
+use burn::module::{AutodiffModule, Module};
+use burn::optim::Optimizer;
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use std::path::Path;
+
+const MAGIC: &[u8] = b"SHOALGAN1\n";
+
+type Rec = BinBytesRecorder<FullPrecisionSettings>;
+
+/// Why a checkpoint could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot read checkpoint {0}: {1}")]
+    Io(String, String),
+    #[error("not a shoal DCGAN checkpoint (bad magic)")]
+    BadMagic,
+    #[error("checkpoint is truncated ({0})")]
+    Truncated(&'static str),
+    #[error("checkpoint header is corrupt: {0}")]
+    Header(String),
+    #[error("checkpoint section '{0}' is corrupt (CRC mismatch)")]
+    Crc(&'static str),
+    #[error("checkpoint section '{0}' cannot be decoded: {1}")]
+    Decode(&'static str, String),
+    #[error("checkpoint was made with different settings: {0}")]
+    Mismatch(String),
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    cfg: DcganConfig,
+    epoch: usize,
+    iteration: u64,
+    rng_state: u64,
+    /// (length, crc32) of G, D, G's optimiser, D's optimiser.
+    sections: [(u64, u32); 4],
+}
+
+const NAMES: [&str; 4] = [
+    "generator",
+    "discriminator",
+    "generator optimizer",
+    "discriminator optimizer",
+];
+
+fn crc(bytes: &[u8]) -> u32 {
+    let mut c = flate2::Crc::new();
+    c.update(bytes);
+    c.sum()
+}
+
+fn enc<R: burn::record::Record<B>, B: burn::tensor::backend::Backend>(r: R) -> anyhow::Result<Vec<u8>> {
+    Rec::default()
+        .record(r, ())
+        .map_err(|e| anyhow::anyhow!("cannot encode checkpoint: {e}"))
+}
+
+type SgdRecord<B, M> = <super::SgdAdaptor<B, M> as Optimizer<M, B>>::Record;
+type AdamRecord<B, M> = <super::AdamAdaptor<B, M> as Optimizer<M, B>>::Record;
+
+/// A decoded optimiser state, not yet applied.
+enum OptRecord<B: AutodiffBackend, M: AutodiffModule<B>> {
+    Sgd(SgdRecord<B, M>),
+    Adam(AdamRecord<B, M>),
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> Opt<B, M> {
+    fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Opt::Sgd(o) => enc::<_, B>(o.to_record()),
+            Opt::Adam(o) => enc::<_, B>(o.to_record()),
+        }
+    }
+
+    fn decode(&self, bytes: Vec<u8>, dev: &B::Device, name: &'static str) -> Result<OptRecord<B, M>, CheckpointError> {
+        let err = |e: burn::record::RecorderError| CheckpointError::Decode(name, e.to_string());
+        Ok(match self {
+            Opt::Sgd(_) => OptRecord::Sgd(Rec::default().load(bytes, dev).map_err(err)?),
+            Opt::Adam(_) => OptRecord::Adam(Rec::default().load(bytes, dev).map_err(err)?),
+        })
+    }
+
+    fn apply(self, record: OptRecord<B, M>) -> Self {
+        match (self, record) {
+            (Opt::Sgd(o), OptRecord::Sgd(r)) => Opt::Sgd(o.load_record(r)),
+            (Opt::Adam(o), OptRecord::Adam(r)) => Opt::Adam(o.load_record(r)),
+            _ => unreachable!("records are decoded for the optimiser's own kind"),
+        }
+    }
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// Checkpoints are taken at epoch boundaries (the random state then fixes the next
+    /// epoch's shuffle and noise exactly).
+    pub fn save_checkpoint(&self, path: &Path) -> anyhow::Result<()> {
+        anyhow::ensure!(self.cursor == 0, "checkpoints are taken at the start of an epoch");
+        let parts = [
+            enc::<_, B>(self.generator().clone().into_record())?,
+            enc::<_, B>(self.discriminator().clone().into_record())?,
+            self.opt_g.to_bytes()?,
+            self.opt_d.to_bytes()?,
+        ];
+        // The rng state *before* this epoch's shuffle: replaying the shuffle on load.
+        let header = Header {
+            cfg: self.cfg.clone(),
+            epoch: self.epoch,
+            iteration: self.iteration,
+            rng_state: self.epoch_rng.state,
+            sections: std::array::from_fn(|k| (parts[k].len() as u64, crc(&parts[k]))),
+        };
+        let json = serde_json::to_vec(&header)?;
+        let mut out = Vec::with_capacity(MAGIC.len() + 4 + json.len() + parts.iter().map(Vec::len).sum::<usize>());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        for p in &parts {
+            out.extend_from_slice(p);
+        }
+        crate::util::write_atomic(path, &out).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    }
+
+    /// Restores a checkpoint into this trainer (made with the same settings and data).
+    pub fn load_checkpoint(&mut self, path: &Path) -> Result<(), CheckpointError> {
+        let bytes = std::fs::read(path).map_err(|e| CheckpointError::Io(path.display().to_string(), e.to_string()))?;
+        self.load_checkpoint_bytes(&bytes)
+    }
+
+    pub fn load_checkpoint_bytes(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        let rest = bytes.strip_prefix(MAGIC).ok_or(if bytes.len() < MAGIC.len() {
+            CheckpointError::Truncated("magic")
+        } else {
+            CheckpointError::BadMagic
+        })?;
+        let len_bytes: [u8; 4] = rest
+            .get(..4)
+            .ok_or(CheckpointError::Truncated("header length"))?
+            .try_into()
+            .unwrap();
+        let hlen = u32::from_le_bytes(len_bytes) as usize;
+        let json = rest.get(4..4 + hlen).ok_or(CheckpointError::Truncated("header"))?;
+        let header: Header = serde_json::from_slice(json).map_err(|e| CheckpointError::Header(e.to_string()))?;
+        if header.cfg.z != self.cfg.z || header.cfg.optimizer != self.cfg.optimizer {
+            return Err(CheckpointError::Mismatch(format!(
+                "checkpoint has z={} optimizer={:?}, this run z={} optimizer={:?}",
+                header.cfg.z, header.cfg.optimizer, self.cfg.z, self.cfg.optimizer
+            )));
+        }
+        let mut at = 4 + hlen;
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        for (k, &(len, sum)) in header.sections.iter().enumerate() {
+            let end = at
+                .checked_add(len as usize)
+                .ok_or(CheckpointError::Truncated(NAMES[k]))?;
+            let part = rest.get(at..end).ok_or(CheckpointError::Truncated(NAMES[k]))?;
+            if crc(part) != sum {
+                return Err(CheckpointError::Crc(NAMES[k]));
+            }
+            parts.push(part.to_vec());
+            at = end;
+        }
+        if at != rest.len() {
+            return Err(CheckpointError::Header("trailing bytes after the last section".into()));
+        }
+        let dev = self.device.clone();
+        let mut parts = parts.into_iter();
+        let g_rec = Rec::default()
+            .load(parts.next().unwrap(), &dev)
+            .map_err(|e| CheckpointError::Decode(NAMES[0], e.to_string()))?;
+        let d_rec = Rec::default()
+            .load(parts.next().unwrap(), &dev)
+            .map_err(|e| CheckpointError::Decode(NAMES[1], e.to_string()))?;
+        // Decode everything before changing anything: a bad file leaves the trainer as it was.
+        let og = self.opt_g.decode(parts.next().unwrap(), &dev, NAMES[2])?;
+        let od = self.opt_d.decode(parts.next().unwrap(), &dev, NAMES[3])?;
+        let opt_g = std::mem::replace(&mut self.opt_g, Opt::new(self.cfg.optimizer));
+        self.opt_g = opt_g.apply(og);
+        let opt_d = std::mem::replace(&mut self.opt_d, Opt::new(self.cfg.optimizer));
+        self.opt_d = opt_d.apply(od);
+        self.g = Some(self.g.take().expect("G present").load_record(g_rec));
+        self.d = Some(self.d.take().expect("D present").load_record(d_rec));
+        self.cfg.seed = header.cfg.seed;
+        self.epoch = header.epoch;
+        self.iteration = header.iteration;
+        self.rng = Rng64 {
+            state: header.rng_state,
+        };
+        self.start_epoch();
+        Ok(())
+    }
+}

@@ -1,0 +1,388 @@
+//! DCGAN on MNIST / EMNIST, with the seed's model and recipe, as a steppable trainer.
+//!
+//! Recipe: z (32) ~ U(-1, 1); batch 128 shuffled; BCE; each iteration one G step
+//! (BCE(D(G(z)), 1)) then one D step (BCE(D(G(z')), 0) + BCE(D(x), 1), fakes detached);
+//! SGD lr 1e-3, momentum 0.8, Nesterov, dampening 0 for both nets, lr x 0.95^(epoch div 2);
+//! or Adam (lr 2e-4, betas 0.5 / 0.999, eps 1e-8). Sampling uses eval-mode BatchNorm.
+
+pub mod checkpoint;
+pub mod model;
+
+use crate::learn::data::{Digits, PIXELS, SIDE, batch_tensors};
+use crate::learn::rng::Rng64;
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+use model::{Discriminator, Generator, bce};
+use std::sync::Arc;
+
+/// Which optimiser both nets use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+}
+
+impl std::str::FromStr for OptimizerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sgd" => Ok(Self::Sgd),
+            "adam" => Ok(Self::Adam),
+            _ => Err(format!("unknown optimizer '{s}'; use sgd or adam")),
+        }
+    }
+}
+
+/// Settings of a run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DcganConfig {
+    pub z: usize,
+    pub batch: usize,
+    pub optimizer: OptimizerKind,
+    pub seed: u64,
+}
+
+impl Default for DcganConfig {
+    fn default() -> Self {
+        Self {
+            z: 32,
+            batch: 128,
+            optimizer: OptimizerKind::Sgd,
+            seed: 1,
+        }
+    }
+}
+
+impl DcganConfig {
+    /// Learning rate at `epoch` (0-based): SGD 1e-3 x 0.95^(epoch div 2), Adam 2e-4.
+    pub fn lr(&self, epoch: usize) -> f64 {
+        match self.optimizer {
+            OptimizerKind::Sgd => 1e-3 * 0.95f64.powi((epoch / 2) as i32),
+            OptimizerKind::Adam => 2e-4,
+        }
+    }
+}
+
+type SgdAdaptor<B, M> = OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, M, B>;
+type AdamAdaptor<B, M> = OptimizerAdaptor<Adam, M, B>;
+
+enum Opt<B: AutodiffBackend, M: AutodiffModule<B>> {
+    Sgd(SgdAdaptor<B, M>),
+    Adam(AdamAdaptor<B, M>),
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> Opt<B, M> {
+    fn new(kind: OptimizerKind) -> Self {
+        match kind {
+            OptimizerKind::Sgd => Opt::Sgd(
+                SgdConfig::new()
+                    .with_momentum(Some(
+                        MomentumConfig::new()
+                            .with_momentum(0.8)
+                            .with_dampening(0.0)
+                            .with_nesterov(true),
+                    ))
+                    .init(),
+            ),
+            OptimizerKind::Adam => Opt::Adam(
+                AdamConfig::new()
+                    .with_beta_1(0.5)
+                    .with_beta_2(0.999)
+                    .with_epsilon(1e-8)
+                    .init(),
+            ),
+        }
+    }
+
+    fn step(&mut self, lr: f64, m: M, g: GradientsParams) -> M {
+        match self {
+            Opt::Sgd(o) => o.step(lr, m, g),
+            Opt::Adam(o) => o.step(lr, m, g),
+        }
+    }
+}
+
+/// What one iteration measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct IterReport {
+    pub g_loss: f32,
+    pub d_loss: f32,
+    /// Mean D(x) on the real batch.
+    pub d_real: f32,
+    /// Mean D(G(z)) on the D step's fakes.
+    pub d_fake: f32,
+    /// The iteration ended an epoch.
+    pub epoch_done: bool,
+}
+
+/// The DCGAN trainer: one G step + one D step per [`Trainer::step`].
+pub struct Trainer<B: AutodiffBackend> {
+    pub cfg: DcganConfig,
+    g: Option<Generator<B>>,
+    d: Option<Discriminator<B>>,
+    opt_g: Opt<B, Generator<B>>,
+    opt_d: Opt<B, Discriminator<B>>,
+    data: Arc<Digits>,
+    device: B::Device,
+    /// Position in the current epoch's shuffled order.
+    order: Vec<usize>,
+    cursor: usize,
+    pub rng: Rng64,
+    /// The random state at the start of the current epoch (before its shuffle).
+    epoch_rng: Rng64,
+    pub epoch: usize,
+    pub iteration: u64,
+    /// The fixed noise batch for the sample grid (64 x z).
+    fixed_noise: Vec<f32>,
+    /// Two fixed z for the interpolation strip.
+    fixed_pair: (Vec<f32>, Vec<f32>),
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    pub fn new(cfg: DcganConfig, data: Arc<Digits>, device: B::Device) -> anyhow::Result<Self> {
+        anyhow::ensure!(cfg.z > 0, "z must be at least 1");
+        anyhow::ensure!(cfg.batch > 1, "the batch needs at least 2 images (BatchNorm)");
+        anyhow::ensure!(
+            data.len() >= cfg.batch,
+            "the dataset has fewer images ({}) than one batch",
+            data.len()
+        );
+        B::seed(&device, cfg.seed);
+        let mut fixed = Rng64::new(cfg.seed ^ 0xF1E3_D000);
+        let fixed_noise = (0..64 * cfg.z).map(|_| fixed.uniform(-1.0, 1.0)).collect();
+        let a = (0..cfg.z).map(|_| fixed.uniform(-1.0, 1.0)).collect();
+        let b = (0..cfg.z).map(|_| fixed.uniform(-1.0, 1.0)).collect();
+        let mut t = Self {
+            g: Some(Generator::new(cfg.z, &device)),
+            d: Some(Discriminator::new(&device)),
+            opt_g: Opt::new(cfg.optimizer),
+            opt_d: Opt::new(cfg.optimizer),
+            order: Vec::new(),
+            cursor: 0,
+            rng: Rng64::new(cfg.seed),
+            epoch_rng: Rng64::new(cfg.seed),
+            epoch: 0,
+            iteration: 0,
+            fixed_noise,
+            fixed_pair: (a, b),
+            cfg,
+            data,
+            device,
+        };
+        t.start_epoch();
+        Ok(t)
+    }
+
+    fn start_epoch(&mut self) {
+        self.epoch_rng = self.rng;
+        self.order = (0..self.data.len()).collect();
+        self.rng.shuffle(&mut self.order);
+        self.cursor = 0;
+    }
+
+    /// Full batches per epoch.
+    pub fn iters_per_epoch(&self) -> usize {
+        self.data.len() / self.cfg.batch
+    }
+
+    fn noise(&mut self, n: usize) -> Tensor<B, 2> {
+        let z = self.cfg.z;
+        let v: Vec<f32> = (0..n * z).map(|_| self.rng.uniform(-1.0, 1.0)).collect();
+        Tensor::from_data(TensorData::new(v, [n, z]), &self.device)
+    }
+
+    /// One G step, then one D step.
+    pub fn step(&mut self) -> IterReport {
+        let n = self.cfg.batch;
+        let lr = self.cfg.lr(self.epoch);
+        let idx: Vec<usize> = self.order[self.cursor..self.cursor + n].to_vec();
+        self.cursor += n;
+        let (x, _) = batch_tensors::<B>(&self.data, &idx, &self.device);
+
+        // G step: make D call the fakes real.
+        let (g, d) = (self.g.take().expect("G present"), self.d.take().expect("D present"));
+        let z = self.noise(n);
+        let g_loss = bce(d.forward(g.forward(z)), 1.0);
+        let g_value: f32 = g_loss.clone().into_scalar().elem();
+        let mut grads = g_loss.backward();
+        let g_grads = GradientsParams::from_module(&mut grads, &g);
+        let g = self.opt_g.step(lr, g, g_grads);
+
+        // D step: fakes (detached) are 0, real images are 1.
+        let z = self.noise(n);
+        let fake = g.forward(z).detach();
+        let p_fake = d.forward(fake);
+        let p_real = d.forward(x);
+        let d_fake: f32 = p_fake.clone().mean().into_scalar().elem();
+        let d_real: f32 = p_real.clone().mean().into_scalar().elem();
+        let d_loss = bce(p_fake, 0.0) + bce(p_real, 1.0);
+        let d_value: f32 = d_loss.clone().into_scalar().elem();
+        let d_grads = GradientsParams::from_grads(d_loss.backward(), &d);
+        let d = self.opt_d.step(lr, d, d_grads);
+        self.g = Some(g);
+        self.d = Some(d);
+
+        self.iteration += 1;
+        let epoch_done = self.cursor + n > self.data.len();
+        if epoch_done {
+            self.epoch += 1;
+            self.start_epoch();
+        }
+        IterReport {
+            g_loss: g_value,
+            d_loss: d_value,
+            d_real,
+            d_fake,
+            epoch_done,
+        }
+    }
+
+    pub fn generator(&self) -> &Generator<B> {
+        self.g.as_ref().expect("G present")
+    }
+
+    pub fn discriminator(&self) -> &Discriminator<B> {
+        self.d.as_ref().expect("D present")
+    }
+
+    /// Images for `z` (`n x z` values) from the eval-mode generator, as bytes (n x 28 x 28).
+    pub fn generate(&self, z: &[f32]) -> Vec<u8> {
+        let n = z.len() / self.cfg.z;
+        let g = self.generator().valid();
+        let zt = Tensor::<B::InnerBackend, 2>::from_data(TensorData::new(z.to_vec(), [n, self.cfg.z]), &self.device);
+        let img = g
+            .forward(zt)
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .expect("f32 images");
+        img.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
+    }
+
+    /// `n` fresh samples as bytes (n x 28 x 28), from a separate seeded stream.
+    pub fn sample(&self, n: usize, seed: u64) -> Vec<u8> {
+        let mut r = Rng64::new(seed);
+        let z: Vec<f32> = (0..n * self.cfg.z).map(|_| r.uniform(-1.0, 1.0)).collect();
+        self.generate(&z)
+    }
+
+    /// The 8 x 8 grid of the fixed noise batch: a 8*30+2 square grey image (2 px gaps).
+    pub fn fixed_grid(&self) -> (Vec<u8>, u32, u32) {
+        let imgs = self.generate(&self.fixed_noise);
+        tile(&imgs, 8, 8)
+    }
+
+    /// 10 images interpolating linearly between the two fixed z.
+    pub fn interpolation_strip(&self) -> (Vec<u8>, u32, u32) {
+        let (a, b) = &self.fixed_pair;
+        let mut z = Vec::with_capacity(10 * self.cfg.z);
+        for k in 0..10 {
+            let t = k as f32 / 9.0;
+            z.extend(a.iter().zip(b).map(|(x, y)| x + t * (y - x)));
+        }
+        tile(&self.generate(&z), 10, 1)
+    }
+
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+}
+
+/// Tiles 28 x 28 grey images into `cols x rows` with 2-pixel dark gaps.
+pub fn tile(imgs: &[u8], cols: usize, rows: usize) -> (Vec<u8>, u32, u32) {
+    let cell = SIDE + 2;
+    let (w, h) = (cols * cell + 2, rows * cell + 2);
+    let mut out = vec![32u8; w * h];
+    for (k, img) in imgs.chunks_exact(PIXELS).take(cols * rows).enumerate() {
+        let (cx, cy) = (k % cols, k / cols);
+        for r in 0..SIDE {
+            let dst = (cy * cell + 2 + r) * w + cx * cell + 2;
+            out[dst..dst + SIDE].copy_from_slice(&img[r * SIDE..(r + 1) * SIDE]);
+        }
+    }
+    (out, w as u32, h as u32)
+}
+
+/// Grey pixels scaled up `k` times as RGB (for PNG / GIF output).
+pub fn grey_to_rgb(grey: &[u8], w: u32, h: u32, k: u32) -> (Vec<u8>, u32, u32) {
+    let (ow, oh) = (w * k, h * k);
+    let mut out = Vec::with_capacity((ow * oh * 3) as usize);
+    for y in 0..oh {
+        for x in 0..ow {
+            let v = grey[((y / k) * w + x / k) as usize];
+            out.extend_from_slice(&[v, v, v]);
+        }
+    }
+    (out, ow, oh)
+}
+
+/// Writes grey frames as a looping animated GIF (grey palette), atomically.
+pub fn write_gif(path: &std::path::Path, frames: &[Vec<u8>], w: u32, h: u32, delay_cs: u16) -> anyhow::Result<()> {
+    anyhow::ensure!(!frames.is_empty(), "no frames for {}", path.display());
+    let palette: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
+    let mut bytes = Vec::new();
+    {
+        let mut enc = gif::Encoder::new(&mut bytes, w as u16, h as u16, &palette)?;
+        enc.set_repeat(gif::Repeat::Infinite)?;
+        for f in frames {
+            anyhow::ensure!(f.len() == (w * h) as usize, "GIF frames must all be {w}x{h}");
+            let mut frame = gif::Frame::from_indexed_pixels(w as u16, h as u16, f.clone(), None);
+            frame.delay = delay_cs;
+            enc.write_frame(&frame)?;
+        }
+    }
+    crate::util::write_atomic(path, &bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// Writes a grey image as PNG (scaled up `k` times), atomically.
+pub fn write_grey_png(path: &std::path::Path, grey: &[u8], w: u32, h: u32, k: u32) -> anyhow::Result<()> {
+    let (rgb, ow, oh) = grey_to_rgb(grey, w, h, k);
+    let png = crate::learn::plot::encode_png(&rgb, ow, oh, false)?;
+    crate::util::write_atomic(path, &png).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// Mean losses and D outputs over one epoch.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub g_loss: f64,
+    pub d_loss: f64,
+    pub d_real: f64,
+    pub d_fake: f64,
+    pub seconds: f64,
+}
+
+/// Accumulates iteration reports into epoch means.
+#[derive(Default)]
+pub struct EpochMeter {
+    sums: [f64; 4],
+    n: usize,
+}
+
+impl EpochMeter {
+    pub fn add(&mut self, r: &IterReport) {
+        for (s, v) in self.sums.iter_mut().zip([r.g_loss, r.d_loss, r.d_real, r.d_fake]) {
+            *s += v as f64;
+        }
+        self.n += 1;
+    }
+
+    pub fn finish(&mut self, epoch: usize, seconds: f64) -> EpochStats {
+        let n = self.n.max(1) as f64;
+        let s = EpochStats {
+            epoch,
+            g_loss: self.sums[0] / n,
+            d_loss: self.sums[1] / n,
+            d_real: self.sums[2] / n,
+            d_fake: self.sums[3] / n,
+            seconds,
+        };
+        *self = Self::default();
+        s
+    }
+}

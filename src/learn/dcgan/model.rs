@@ -1,0 +1,114 @@
+//! The seed's DCGAN generator and discriminator (PyTorch-default initialisation, which
+//! burn's defaults match).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::Tensor;
+use burn::tensor::activation::{leaky_relu, relu, sigmoid};
+use burn::tensor::backend::Backend;
+
+/// z -> Linear(z,1024) BN ReLU -> Linear(1024, 5*5*256) BN ReLU -> 256x5x5 ->
+/// ConvT(256->128, k3 s1 p0) BN ReLU (7x7) -> ConvT(128->64, k4 s2 p1) BN ReLU (14x14) ->
+/// ConvT(64->1, k4 s2 p1) (28x28) -> sigmoid.
+#[derive(Module, Debug)]
+pub struct Generator<B: Backend> {
+    fc1: Linear<B>,
+    bn1: BatchNorm<B>,
+    fc2: Linear<B>,
+    bn2: BatchNorm<B>,
+    up1: ConvTranspose2d<B>,
+    bn3: BatchNorm<B>,
+    up2: ConvTranspose2d<B>,
+    bn4: BatchNorm<B>,
+    up3: ConvTranspose2d<B>,
+}
+
+impl<B: Backend> Generator<B> {
+    pub fn new(z: usize, dev: &B::Device) -> Self {
+        Self {
+            fc1: LinearConfig::new(z, 1024).init(dev),
+            bn1: BatchNormConfig::new(1024).init(dev),
+            fc2: LinearConfig::new(1024, 5 * 5 * 256).init(dev),
+            bn2: BatchNormConfig::new(5 * 5 * 256).init(dev),
+            up1: ConvTranspose2dConfig::new([256, 128], [3, 3]).init(dev),
+            bn3: BatchNormConfig::new(128).init(dev),
+            up2: ConvTranspose2dConfig::new([128, 64], [4, 4])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .init(dev),
+            bn4: BatchNormConfig::new(64).init(dev),
+            up3: ConvTranspose2dConfig::new([64, 1], [4, 4])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .init(dev),
+        }
+    }
+
+    /// `z: [n, z]` -> images `[n, 1, 28, 28]` in `(0, 1)`.
+    pub fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 4> {
+        let n = z.dims()[0];
+        let h = relu(self.bn1.forward(self.fc1.forward(z)));
+        let h = relu(self.bn2.forward(self.fc2.forward(h)));
+        let h = h.reshape([n, 256, 5, 5]);
+        let h = relu(self.bn3.forward(self.up1.forward(h)));
+        let h = relu(self.bn4.forward(self.up2.forward(h)));
+        sigmoid(self.up3.forward(h))
+    }
+}
+
+/// Conv(1->64, k4 s2 p1) ReLU (14x14) -> Conv(64->128, k4 s2 p1) BN ReLU (7x7) ->
+/// Conv(128->256, k3 s1 p0) BN ReLU (5x5) -> flatten 6400 -> Linear 1024 BN LeakyReLU(0.2)
+/// -> Linear 1 -> sigmoid.
+#[derive(Module, Debug)]
+pub struct Discriminator<B: Backend> {
+    c1: Conv2d<B>,
+    c2: Conv2d<B>,
+    bn2: BatchNorm<B>,
+    c3: Conv2d<B>,
+    bn3: BatchNorm<B>,
+    fc1: Linear<B>,
+    bn4: BatchNorm<B>,
+    fc2: Linear<B>,
+}
+
+impl<B: Backend> Discriminator<B> {
+    pub fn new(dev: &B::Device) -> Self {
+        let pad1 = PaddingConfig2d::Explicit(1, 1, 1, 1);
+        Self {
+            c1: Conv2dConfig::new([1, 64], [4, 4])
+                .with_stride([2, 2])
+                .with_padding(pad1.clone())
+                .init(dev),
+            c2: Conv2dConfig::new([64, 128], [4, 4])
+                .with_stride([2, 2])
+                .with_padding(pad1)
+                .init(dev),
+            bn2: BatchNormConfig::new(128).init(dev),
+            c3: Conv2dConfig::new([128, 256], [3, 3]).init(dev),
+            bn3: BatchNormConfig::new(256).init(dev),
+            fc1: LinearConfig::new(6400, 1024).init(dev),
+            bn4: BatchNormConfig::new(1024).init(dev),
+            fc2: LinearConfig::new(1024, 1).init(dev),
+        }
+    }
+
+    /// Images `[n, 1, 28, 28]` -> probability of "real", `[n, 1]`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        let n = x.dims()[0];
+        let h = relu(self.c1.forward(x));
+        let h = relu(self.bn2.forward(self.c2.forward(h)));
+        let h = relu(self.bn3.forward(self.c3.forward(h)));
+        let h = h.reshape([n, 6400]);
+        let h = leaky_relu(self.bn4.forward(self.fc1.forward(h)), 0.2);
+        sigmoid(self.fc2.forward(h))
+    }
+}
+
+/// Binary cross-entropy of probabilities against a constant target, mean over the batch;
+/// logs are clamped at -100 as PyTorch's `BCELoss` does.
+pub fn bce<B: Backend>(p: Tensor<B, 2>, target: f32) -> Tensor<B, 1> {
+    let log_p = p.clone().log().clamp_min(-100.0);
+    let log_q = p.neg().add_scalar(1.0).log().clamp_min(-100.0);
+    (log_p.mul_scalar(target) + log_q.mul_scalar(1.0 - target)).neg().mean()
+}
