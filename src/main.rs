@@ -36,6 +36,8 @@ enum Command {
     Screenshot(ScreenshotArgs),
     /// Train the seed's DCGAN; per epoch: CSV row, sample grid, interpolation strip, checkpoint.
     Dcgan(DcganArgs),
+    /// Train the small MNIST CNN used for the DCGAN quality metrics; write its weights.
+    Classifier(ClassifierArgs),
     /// Load a dataset (bundled MNIST, or IDX files from --data) and print a summary.
     Data(DataArgs),
 }
@@ -65,6 +67,17 @@ struct DcganArgs {
     /// Continue from OUT/checkpoint.bin.
     #[arg(long)]
     resume: bool,
+}
+
+#[derive(Args, Debug)]
+struct ClassifierArgs {
+    #[arg(long, default_value_t = 8)]
+    epochs: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where to write the weights (the shipped copy is assets/classifier.bin).
+    #[arg(long, default_value = "out/classifier.bin")]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -122,6 +135,16 @@ enum BenchCommand {
     Boids(BoidBenchArgs),
     /// Path-SGD step time against SGD (784-H-H-10 MLP, CPU backend) as JSON.
     PathSgd(PathSgdBenchArgs),
+    /// DCGAN iteration time (one G step + one D step) on the CPU backend as JSON.
+    Dcgan(DcganBenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct DcganBenchArgs {
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
 }
 
 #[derive(Args, Debug)]
@@ -214,9 +237,11 @@ fn main() -> ExitCode {
         Some(Command::Bench(BenchCommand::Boids(args))) => bench_boids(&args),
         Some(Command::Basics(args)) => basics(&args),
         Some(Command::Data(args)) => data(&args),
+        Some(Command::Classifier(args)) => classifier(&args),
         Some(Command::Dcgan(args)) => dcgan(&args),
         Some(Command::Screenshot(args)) => screenshot(&args),
         Some(Command::PathSgd(args)) => path_sgd(&args),
+        Some(Command::Bench(BenchCommand::Dcgan(args))) => bench_dcgan(&args),
         Some(Command::Bench(BenchCommand::PathSgd(args))) => {
             let r = shoal::learn::path_sgd::bench::run::<shoal::learn::CpuAutodiff>(
                 args.hidden,
@@ -537,11 +562,34 @@ fn dcgan(args: &DcganArgs) -> Result<()> {
         t.load_checkpoint(&ckpt)?;
         eprintln!("resumed from {} at epoch {}", ckpt.display(), t.epoch);
     } else {
-        std::fs::write(&csv_path, "epoch,g_loss,d_loss,d_real,d_fake,seconds\n")
+        std::fs::write(&csv_path, "epoch,g_loss,d_loss,d_real,d_fake,score,frechet,seconds\n")
             .with_context(|| format!("cannot write {}", csv_path.display()))?;
         let (grid, w, h) = t.fixed_grid();
         write_grey_png(&args.out.join("grid_000.png"), &grid, w, h, 2)?;
     }
+    // Quality metrics per epoch: classifier score and Fréchet distance of 1,000 samples
+    // against the real test images, with the shipped classifier.
+    let test = Digits::load(args.data.as_deref(), Split::Test, args.emnist_split)?;
+    let judge = match (
+        args.emnist_split,
+        shoal::learn::metrics::Classifier::<shoal::learn::Cpu>::bundled(t.device()),
+    ) {
+        (None, Ok(c)) => Some(c),
+        (Some(_), _) => {
+            eprintln!("note: the shipped classifier knows only digits; metrics are skipped for EMNIST");
+            None
+        }
+        (None, Err(e)) => {
+            eprintln!("note: metrics skipped: {e}");
+            None
+        }
+    };
+    let metrics = |t: &Trainer<shoal::learn::CpuAutodiff>| -> (f64, f64) {
+        match &judge {
+            Some(c) => shoal::learn::metrics::image_metrics(c, &t.sample(1000, 99), &test.images, t.device()),
+            None => (f64::NAN, f64::NAN),
+        }
+    };
     let per_epoch = t.iters_per_epoch();
     let bar = progress_bar((args.epochs * per_epoch) as u64, "dcgan");
     bar.set_position((t.epoch * per_epoch) as u64);
@@ -566,18 +614,19 @@ fn dcgan(args: &DcganArgs) -> Result<()> {
             write_grey_png(&args.out.join(format!("grid_{:03}.png", t.epoch)), &grid, w, h, 2)?;
             let (strip, w, h) = t.interpolation_strip();
             write_grey_png(&args.out.join(format!("interp_{:03}.png", t.epoch)), &strip, w, h, 2)?;
+            let (score, frechet) = metrics(&t);
             let mut f = std::fs::OpenOptions::new().append(true).open(&csv_path)?;
             writeln!(
                 f,
-                "{},{},{},{},{},{:.2}",
-                s.epoch, s.g_loss, s.d_loss, s.d_real, s.d_fake, s.seconds
+                "{},{},{},{},{},{},{},{:.2}",
+                s.epoch, s.g_loss, s.d_loss, s.d_real, s.d_fake, score, frechet, s.seconds
             )?;
             t.save_checkpoint(&ckpt)?;
             say(
                 &bar,
                 format!(
-                    "epoch {:>3}: G {:.4} D {:.4} D(x) {:.3} D(G(z)) {:.3} ({:.1} s)",
-                    s.epoch, s.g_loss, s.d_loss, s.d_real, s.d_fake, s.seconds
+                    "epoch {:>3}: G {:.4} D {:.4} D(x) {:.3} D(G(z)) {:.3} score {:.2} Frechet {:.2} ({:.1} s)",
+                    s.epoch, s.g_loss, s.d_loss, s.d_real, s.d_fake, score, frechet, s.seconds
                 ),
             );
         }
@@ -610,5 +659,71 @@ fn dcgan(args: &DcganArgs) -> Result<()> {
         ckpt.display(),
         gif.display()
     );
+    Ok(())
+}
+
+fn classifier(args: &ClassifierArgs) -> Result<()> {
+    use shoal::learn::data::{Digits, Split};
+    use shoal::learn::metrics::{self, classifier_score, probs_and_features};
+    anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let (train, test) = (Digits::bundled(Split::Train), Digits::bundled(Split::Test));
+    let dev = Default::default();
+    let bar = progress_bar((args.epochs * (train.len() / 64)) as u64, "classifier");
+    let (model, accs) = metrics::train_classifier::<shoal::learn::CpuAutodiff>(
+        &train,
+        &test,
+        args.epochs,
+        args.seed,
+        &dev,
+        |e, _, loss| {
+            bar.inc(1);
+            bar.set_message(format!("epoch {} loss {loss:.4}", e + 1));
+        },
+    );
+    bar.finish_and_clear();
+    for (e, a) in accs.iter().enumerate() {
+        println!("epoch {}: test accuracy {:.4}", e + 1, a);
+    }
+    let (probs, _) = probs_and_features(&model, &test.images, &dev);
+    println!(
+        "classifier score of the real test images: {:.3} (max 10)",
+        classifier_score(&probs)
+    );
+    let bytes = model.to_bytes()?;
+    shoal::util::write_atomic(&args.out, &bytes).with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!("wrote {} ({} bytes)", args.out.display(), bytes.len());
+    Ok(())
+}
+
+fn bench_dcgan(args: &DcganBenchArgs) -> Result<()> {
+    use shoal::learn::data::{Digits, Split};
+    use shoal::learn::dcgan::{DcganConfig, Trainer};
+    anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
+    let cfg = DcganConfig {
+        batch: args.batch,
+        ..DcganConfig::default()
+    };
+    let data = std::sync::Arc::new(Digits::bundled(Split::Train));
+    let mut t = Trainer::<shoal::learn::CpuAutodiff>::new(cfg, data, Default::default())?;
+    t.step();
+    let mut times = Vec::new();
+    for _ in 0..args.iters {
+        let s = std::time::Instant::now();
+        t.step();
+        times.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let json = serde_json::json!({
+        "bench": "dcgan",
+        "backend": "flex",
+        "batch": args.batch,
+        "iters": args.iters,
+        "ms_per_iter": times[times.len() / 2],
+        "ms_per_iter_min": times[0],
+    });
+    println!("{json}");
     Ok(())
 }

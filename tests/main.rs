@@ -14,5 +14,7 @@ mod boids_math;
 mod cli;
 #[path = "suite/data.rs"]
 mod data;
+#[path = "suite/dcgan.rs"]
+mod dcgan;
 #[path = "suite/path_sgd.rs"]
 mod path_sgd;

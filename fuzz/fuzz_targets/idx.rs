@@ -6,8 +6,9 @@ use shoal::learn::data::{Digits, EmnistSplit, idx};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(a) = idx::parse(data) {
-        let elems: usize = a.dims.iter().product();
-        assert_eq!(a.data.len(), elems * a.dtype.size());
+        // Many dims with a zero among them: the product of the others may overflow usize.
+        let elems = a.dims.iter().fold(1u128, |acc, &d| acc.saturating_mul(d as u128));
+        assert_eq!(a.data.len() as u128, elems * a.dtype.size() as u128);
     }
     // Split the input into an images file and a labels file.
     if data.len() > 2 {

@@ -12,7 +12,7 @@
 //! measured by that epoch's forward pass.
 
 use burn::module::{Module, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
@@ -221,7 +221,10 @@ impl<B: Backend> TwoLayer<B> {
     pub fn new(seed: u64, dev: &B::Device) -> Self {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x6d6f_6475_6c65);
         let mut layer = |d_in: usize, d_out: usize| {
-            let mut l = LinearConfig::new(d_in, d_out).with_bias(false).init::<B>(dev);
+            let mut l = LinearConfig::new(d_in, d_out)
+                .with_bias(false)
+                .with_initializer(Initializer::Zeros)
+                .init::<B>(dev);
             let bound = 1.0 / (d_in as f32).sqrt();
             let u = Uniform::new(-bound, bound).expect("valid bounds");
             let w: Vec<f32> = (0..d_in * d_out).map(|_| u.sample(&mut rng)).collect();

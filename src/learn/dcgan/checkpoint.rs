@@ -58,6 +58,20 @@ fn crc(bytes: &[u8]) -> u32 {
     c.sum()
 }
 
+/// Decodes a burn record; the recorder panics on malformed bytes (bincode `unwrap`), which
+/// is turned into an error here.
+pub(crate) fn decode_record<B: burn::tensor::backend::Backend, R: burn::record::Record<B>>(
+    bytes: Vec<u8>,
+    dev: &B::Device,
+) -> Result<R, String> {
+    let dev = dev.clone();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || Rec::default().load(bytes, &dev))) {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("malformed record".into()),
+    }
+}
+
 fn enc<R: burn::record::Record<B>, B: burn::tensor::backend::Backend>(r: R) -> anyhow::Result<Vec<u8>> {
     Rec::default()
         .record(r, ())
@@ -82,10 +96,10 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Opt<B, M> {
     }
 
     fn decode(&self, bytes: Vec<u8>, dev: &B::Device, name: &'static str) -> Result<OptRecord<B, M>, CheckpointError> {
-        let err = |e: burn::record::RecorderError| CheckpointError::Decode(name, e.to_string());
+        let err = |e: String| CheckpointError::Decode(name, e);
         Ok(match self {
-            Opt::Sgd(_) => OptRecord::Sgd(Rec::default().load(bytes, dev).map_err(err)?),
-            Opt::Adam(_) => OptRecord::Adam(Rec::default().load(bytes, dev).map_err(err)?),
+            Opt::Sgd(_) => OptRecord::Sgd(decode_record::<B, _>(bytes, dev).map_err(err)?),
+            Opt::Adam(_) => OptRecord::Adam(decode_record::<B, _>(bytes, dev).map_err(err)?),
         })
     }
 
@@ -99,6 +113,14 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Opt<B, M> {
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
+    /// The generator's and discriminator's weights as bytes (burn binary records): equal
+    /// bytes mean bit-identical weights.
+    pub fn weights_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        let mut out = enc::<_, B>(self.generator().clone().into_record())?;
+        out.extend(enc::<_, B>(self.discriminator().clone().into_record())?);
+        Ok(out)
+    }
+
     /// Checkpoints are taken at epoch boundaries (the random state then fixes the next
     /// epoch's shuffle and noise exactly).
     pub fn save_checkpoint(&self, path: &Path) -> anyhow::Result<()> {
@@ -172,12 +194,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         let dev = self.device.clone();
         let mut parts = parts.into_iter();
-        let g_rec = Rec::default()
-            .load(parts.next().unwrap(), &dev)
-            .map_err(|e| CheckpointError::Decode(NAMES[0], e.to_string()))?;
-        let d_rec = Rec::default()
-            .load(parts.next().unwrap(), &dev)
-            .map_err(|e| CheckpointError::Decode(NAMES[1], e.to_string()))?;
+        let g_rec =
+            decode_record::<B, _>(parts.next().unwrap(), &dev).map_err(|e| CheckpointError::Decode(NAMES[0], e))?;
+        let d_rec =
+            decode_record::<B, _>(parts.next().unwrap(), &dev).map_err(|e| CheckpointError::Decode(NAMES[1], e))?;
         // Decode everything before changing anything: a bad file leaves the trainer as it was.
         let og = self.opt_g.decode(parts.next().unwrap(), &dev, NAMES[2])?;
         let od = self.opt_d.decode(parts.next().unwrap(), &dev, NAMES[3])?;

@@ -152,14 +152,17 @@ impl<B: AutodiffBackend> Trainer<B> {
             "the dataset has fewer images ({}) than one batch",
             data.len()
         );
-        B::seed(&device, cfg.seed);
         let mut fixed = Rng64::new(cfg.seed ^ 0xF1E3_D000);
         let fixed_noise = (0..64 * cfg.z).map(|_| fixed.uniform(-1.0, 1.0)).collect();
         let a = (0..cfg.z).map(|_| fixed.uniform(-1.0, 1.0)).collect();
         let b = (0..cfg.z).map(|_| fixed.uniform(-1.0, 1.0)).collect();
         let mut t = Self {
-            g: Some(Generator::new(cfg.z, &device)),
-            d: Some(Discriminator::new(&device)),
+            g: Some(crate::learn::seeded_init::<B, _>(&device, cfg.seed, || {
+                Generator::new(cfg.z, &device)
+            })),
+            d: Some(crate::learn::seeded_init::<B, _>(&device, cfg.seed ^ 0xD15C, || {
+                Discriminator::new(&device)
+            })),
             opt_g: Opt::new(cfg.optimizer),
             opt_d: Opt::new(cfg.optimizer),
             order: Vec::new(),

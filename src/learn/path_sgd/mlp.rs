@@ -2,7 +2,7 @@
 //! the rescalings that leave its function unchanged.
 
 use burn::module::{Module, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -27,7 +27,9 @@ impl<B: Backend> Mlp<B> {
                 let (i, o) = (w[0], w[1]);
                 let normal = Normal::new(0.0f32, (1.0 / i as f32).sqrt()).expect("valid std");
                 let values: Vec<f32> = (0..i * o).map(|_| normal.sample(&mut rng)).collect();
-                let mut l = LinearConfig::new(i, o).init::<B>(dev);
+                let mut l = LinearConfig::new(i, o)
+                    .with_initializer(Initializer::Zeros)
+                    .init::<B>(dev);
                 l.weight = Param::from_tensor(Tensor::from_data(TensorData::new(values, [i, o]), dev));
                 l.bias = Some(Param::from_tensor(Tensor::zeros([o], dev)));
                 l

@@ -1,0 +1,396 @@
+//! Quality metrics for generated digits: a small MNIST CNN classifier (shipped trained in
+//! `assets/classifier.bin`), the classifier score `exp(E_x KL(p(y|x) || p(y)))` (max 10)
+//! and the Fréchet distance between the classifier's logits of two image sets (the
+//! features TF-GAN's MNIST evaluation uses, so the numbers are comparable).
+
+use crate::learn::data::{Batches, Digits, PIXELS, SIDE};
+use burn::module::{AutodiffModule, Module};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::activation::{relu, softmax};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+
+/// Width of the classifier's hidden layer.
+pub const HIDDEN: usize = 128;
+/// Size of the features used for the Fréchet distance: the 10 logits.
+pub const FEATURES: usize = 10;
+
+/// conv 1->32 k3 p1, ReLU, max-pool 2 (14) -> conv 32->64 k3 p1, ReLU, max-pool 2 (7) ->
+/// Linear 3136 -> 128, ReLU (the features) -> dropout 0.3 (training only) -> Linear 128 -> 10.
+#[derive(Module, Debug)]
+pub struct Classifier<B: Backend> {
+    c1: Conv2d<B>,
+    c2: Conv2d<B>,
+    pool: MaxPool2d,
+    fc1: Linear<B>,
+    drop: Dropout,
+    fc2: Linear<B>,
+}
+
+impl<B: Backend> Classifier<B> {
+    pub fn new(dev: &B::Device) -> Self {
+        let same = PaddingConfig2d::Explicit(1, 1, 1, 1);
+        Self {
+            c1: Conv2dConfig::new([1, 32], [3, 3]).with_padding(same.clone()).init(dev),
+            c2: Conv2dConfig::new([32, 64], [3, 3]).with_padding(same).init(dev),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            fc1: LinearConfig::new(64 * 7 * 7, HIDDEN).init(dev),
+            drop: DropoutConfig::new(0.3).init(),
+            fc2: LinearConfig::new(HIDDEN, 10).init(dev),
+        }
+    }
+
+    /// The layers with zero weights (no random draws), to load weights into.
+    fn skeleton(dev: &B::Device) -> Self {
+        let zeros = burn::nn::Initializer::Zeros;
+        let same = PaddingConfig2d::Explicit(1, 1, 1, 1);
+        Self {
+            c1: Conv2dConfig::new([1, 32], [3, 3])
+                .with_padding(same.clone())
+                .with_initializer(zeros.clone())
+                .init(dev),
+            c2: Conv2dConfig::new([32, 64], [3, 3])
+                .with_padding(same)
+                .with_initializer(zeros.clone())
+                .init(dev),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            fc1: LinearConfig::new(64 * 7 * 7, HIDDEN)
+                .with_initializer(zeros.clone())
+                .init(dev),
+            drop: DropoutConfig::new(0.3).init(),
+            fc2: LinearConfig::new(HIDDEN, 10).with_initializer(zeros).init(dev),
+        }
+    }
+
+    /// Logits `[n, 10]` and hidden activations `[n, 128]` of images `[n, 1, 28, 28]` in [0, 1].
+    pub fn forward(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let n = x.dims()[0];
+        let h = self.pool.forward(relu(self.c1.forward(x)));
+        let h = self.pool.forward(relu(self.c2.forward(h)));
+        let f = relu(self.fc1.forward(h.reshape([n, 64 * 7 * 7])));
+        (self.fc2.forward(self.drop.forward(f.clone())), f)
+    }
+}
+
+const MAGIC: &[u8] = b"SHOALCLS1\n";
+/// The trained classifier shipped with shoal (`shoal classifier` rebuilds it).
+pub static BUNDLED: &[u8] = include_bytes!("../../assets/classifier.bin");
+
+/// Why classifier weights could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifierError {
+    #[error("not a shoal classifier file")]
+    BadMagic,
+    #[error("classifier file is corrupt (CRC mismatch or truncated)")]
+    Corrupt,
+    #[error("classifier weights cannot be decoded: {0}")]
+    Decode(String),
+}
+
+fn crc(bytes: &[u8]) -> u32 {
+    let mut c = flate2::Crc::new();
+    c.update(bytes);
+    c.sum()
+}
+
+impl<B: Backend> Classifier<B> {
+    /// The weights as bytes: magic, CRC-32, burn binary record.
+    pub fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        let rec = BinBytesRecorder::<FullPrecisionSettings>::default()
+            .record(self.clone().into_record(), ())
+            .map_err(|e| anyhow::anyhow!("cannot encode classifier: {e}"))?;
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&crc(&rec).to_le_bytes());
+        out.extend_from_slice(&rec);
+        Ok(out)
+    }
+
+    pub fn from_bytes(bytes: &[u8], dev: &B::Device) -> Result<Self, ClassifierError> {
+        let rest = bytes.strip_prefix(MAGIC).ok_or(ClassifierError::BadMagic)?;
+        let sum = u32::from_le_bytes(rest.get(..4).ok_or(ClassifierError::Corrupt)?.try_into().unwrap());
+        let rec = &rest[4..];
+        if crc(rec) != sum {
+            return Err(ClassifierError::Corrupt);
+        }
+        let record = crate::learn::dcgan::checkpoint::decode_record::<B, _>(rec.to_vec(), dev)
+            .map_err(ClassifierError::Decode)?;
+        Ok(Self::skeleton(dev).load_record(record))
+    }
+
+    /// The classifier shipped in `assets/classifier.bin`.
+    pub fn bundled(dev: &B::Device) -> Result<Self, ClassifierError> {
+        Self::from_bytes(BUNDLED, dev)
+    }
+}
+
+/// Shifts each 28 x 28 image by up to `max` pixels in x and y (zero fill): augmentation.
+fn shifted(images: &[u8], rng: &mut crate::learn::rng::Rng64, max: i64) -> Vec<u8> {
+    let mut out = vec![0u8; images.len()];
+    for (src, dst) in images.chunks_exact(PIXELS).zip(out.chunks_exact_mut(PIXELS)) {
+        let dx = rng.below(2 * max as u64 + 1) as i64 - max;
+        let dy = rng.below(2 * max as u64 + 1) as i64 - max;
+        for r in 0..SIDE as i64 {
+            for c in 0..SIDE as i64 {
+                let (sr, sc) = (r - dy, c - dx);
+                if (0..SIDE as i64).contains(&sr) && (0..SIDE as i64).contains(&sc) {
+                    dst[(r * SIDE as i64 + c) as usize] = src[(sr * SIDE as i64 + sc) as usize];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Trains the classifier (Adam, batch 64, lr 1e-3 decaying to 1e-5, random shifts of up
+/// to 2 pixels) and returns it with its test accuracy after each epoch.
+pub fn train_classifier<B: AutodiffBackend>(
+    train: &Digits,
+    test: &Digits,
+    epochs: usize,
+    seed: u64,
+    dev: &B::Device,
+    mut progress: impl FnMut(usize, usize, f64),
+) -> (Classifier<B::InnerBackend>, Vec<f64>) {
+    let mut rng = crate::learn::rng::Rng64::new(seed);
+    let mut model = crate::learn::seeded_init::<B, _>(dev, seed, || Classifier::<B>::new(dev));
+    let mut opt = AdamConfig::new().init();
+    let mut batches = Batches::new(train.len(), 64, seed);
+    let mut accs = Vec::new();
+    let steps = batches.per_epoch();
+    let total = (epochs * steps).max(1) as f64;
+    for epoch in 0..epochs {
+        for s in 0..steps {
+            let (idx, _) = batches.next_batch();
+            let picked: Vec<u8> = idx.iter().flat_map(|&i| train.image(i).iter().copied()).collect();
+            let px: Vec<f32> = shifted(&picked, &mut rng, 2)
+                .iter()
+                .map(|&b| b as f32 / 255.0)
+                .collect();
+            let n = idx.len();
+            let x = Tensor::<B, 4>::from_data(TensorData::new(px, [n, 1, SIDE, SIDE]), dev);
+            let labels: Vec<i64> = idx.iter().map(|&i| train.labels[i] as i64).collect();
+            let y = Tensor::<B, 1, burn::tensor::Int>::from_data(TensorData::new(labels, [n]), dev);
+            let (logits, _) = model.forward(x);
+            let loss = CrossEntropyLossConfig::new().init(dev).forward(logits, y);
+            let v: f64 = loss.clone().into_scalar().elem();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            // Exponential decay from 1e-3 to 1e-5 over the run.
+            let lr = 1e-3 * 0.01f64.powf((epoch * steps + s) as f64 / total);
+            model = opt.step(lr, model, grads);
+            progress(epoch, s, v);
+        }
+        accs.push(accuracy(&model.valid(), test, dev));
+    }
+    (model.valid(), accs)
+}
+
+/// Class probabilities and Fréchet features (the logits) of `images` (`n x 784` bytes).
+pub fn probs_and_features<B: Backend>(model: &Classifier<B>, images: &[u8], dev: &B::Device) -> (Vec<f32>, Vec<f32>) {
+    let n = images.len() / PIXELS;
+    let (mut probs, mut feats) = (Vec::with_capacity(n * 10), Vec::with_capacity(n * FEATURES));
+    for chunk in images.chunks(500 * PIXELS) {
+        let m = chunk.len() / PIXELS;
+        let px: Vec<f32> = chunk.iter().map(|&b| b as f32 / 255.0).collect();
+        let x = Tensor::<B, 4>::from_data(TensorData::new(px, [m, 1, SIDE, SIDE]), dev);
+        let (logits, _) = model.forward(x);
+        feats.extend(
+            logits
+                .clone()
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .expect("f32"),
+        );
+        probs.extend(
+            softmax(logits, 1)
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .expect("f32"),
+        );
+    }
+    (probs, feats)
+}
+
+/// Accuracy on a labelled set.
+pub fn accuracy<B: Backend>(model: &Classifier<B>, data: &Digits, dev: &B::Device) -> f64 {
+    let (probs, _) = probs_and_features(model, &data.images, dev);
+    let correct = probs
+        .chunks_exact(10)
+        .zip(&data.labels)
+        .filter(|(p, l)| {
+            let best = p
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(k, _)| k)
+                .unwrap_or(0);
+            best == **l as usize
+        })
+        .count();
+    correct as f64 / data.len().max(1) as f64
+}
+
+/// `exp(mean_x KL(p(y|x) || p(y)))` over rows of 10 probabilities: 1 (useless) .. 10 (every
+/// image confidently one digit, all digits equally often).
+pub fn classifier_score(probs: &[f32]) -> f64 {
+    let n = probs.len() / 10;
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mut marginal = [0.0f64; 10];
+    for p in probs.chunks_exact(10) {
+        for k in 0..10 {
+            marginal[k] += p[k] as f64 / n as f64;
+        }
+    }
+    let mut kl = 0.0;
+    for p in probs.chunks_exact(10) {
+        for k in 0..10 {
+            let pk = p[k] as f64;
+            if pk > 0.0 {
+                kl += pk * (pk.ln() - marginal[k].max(1e-30).ln());
+            }
+        }
+    }
+    (kl / n as f64).exp()
+}
+
+/// Mean and covariance (unbiased) of `n x d` features.
+fn moments(x: &[f32], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = x.len() / d;
+    let mut mean = vec![0.0; d];
+    for row in x.chunks_exact(d) {
+        for k in 0..d {
+            mean[k] += row[k] as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let mut cov = vec![0.0; d * d];
+    for row in x.chunks_exact(d) {
+        for i in 0..d {
+            let a = row[i] as f64 - mean[i];
+            for j in i..d {
+                cov[i * d + j] += a * (row[j] as f64 - mean[j]);
+            }
+        }
+    }
+    let div = (n.max(2) - 1) as f64;
+    for i in 0..d {
+        for j in i..d {
+            cov[i * d + j] /= div;
+            cov[j * d + i] = cov[i * d + j];
+        }
+    }
+    (mean, cov)
+}
+
+/// Eigenvalues and eigenvectors (columns of `v`) of a symmetric matrix, by cyclic Jacobi.
+fn sym_eigen(a: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut a = a.to_vec();
+    let mut v = vec![0.0; d * d];
+    for i in 0..d {
+        v[i * d + i] = 1.0;
+    }
+    for _sweep in 0..60 {
+        let off: f64 = (0..d)
+            .flat_map(|i| (0..d).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * d + j].powi(2))
+            .sum();
+        let scale: f64 = (0..d).map(|i| a[i * d + i].powi(2)).sum::<f64>().max(1e-300);
+        if off <= 1e-22 * scale {
+            break;
+        }
+        for p in 0..d {
+            for q in p + 1..d {
+                let apq = a[p * d + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q * d + q] - a[p * d + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..d {
+                    let (akp, akq) = (a[k * d + p], a[k * d + q]);
+                    a[k * d + p] = c * akp - s * akq;
+                    a[k * d + q] = s * akp + c * akq;
+                }
+                for k in 0..d {
+                    let (apk, aqk) = (a[p * d + k], a[q * d + k]);
+                    a[p * d + k] = c * apk - s * aqk;
+                    a[q * d + k] = s * apk + c * aqk;
+                }
+                for k in 0..d {
+                    let (vkp, vkq) = (v[k * d + p], v[k * d + q]);
+                    v[k * d + p] = c * vkp - s * vkq;
+                    v[k * d + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..d).map(|i| a[i * d + i]).collect(), v)
+}
+
+/// Square root of a symmetric positive semi-definite matrix (negative eigenvalues clipped).
+fn sqrt_psd(a: &[f64], d: usize) -> Vec<f64> {
+    let (w, v) = sym_eigen(a, d);
+    let mut out = vec![0.0; d * d];
+    for k in 0..d {
+        let s = w[k].max(0.0).sqrt();
+        for i in 0..d {
+            let vik = v[i * d + k] * s;
+            for j in 0..d {
+                out[i * d + j] += vik * v[j * d + k];
+            }
+        }
+    }
+    out
+}
+
+fn matmul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
+    let mut out = vec![0.0; d * d];
+    for i in 0..d {
+        for k in 0..d {
+            let aik = a[i * d + k];
+            for j in 0..d {
+                out[i * d + j] += aik * b[k * d + j];
+            }
+        }
+    }
+    out
+}
+
+/// Fréchet distance between Gaussians fitted to two feature sets (`n x d` each):
+/// `|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2)`.
+pub fn frechet_distance(a: &[f32], b: &[f32], d: usize) -> f64 {
+    let (m1, s1) = moments(a, d);
+    let (m2, s2) = moments(b, d);
+    let mean_term: f64 = m1.iter().zip(&m2).map(|(x, y)| (x - y).powi(2)).sum();
+    let r1 = sqrt_psd(&s1, d);
+    let inner = matmul(&matmul(&r1, &s2, d), &r1, d);
+    // Symmetrise against rounding before the eigen-decomposition.
+    let mut sym = inner.clone();
+    for i in 0..d {
+        for j in 0..d {
+            sym[i * d + j] = 0.5 * (inner[i * d + j] + inner[j * d + i]);
+        }
+    }
+    let (w, _) = sym_eigen(&sym, d);
+    let tr_sqrt: f64 = w.iter().map(|x| x.max(0.0).sqrt()).sum();
+    let tr = (0..d).map(|i| s1[i * d + i] + s2[i * d + i]).sum::<f64>();
+    (mean_term + tr - 2.0 * tr_sqrt).max(0.0)
+}
+
+/// Score and Fréchet distance of generated images against real ones (`n x 784` bytes each).
+pub fn image_metrics<B: Backend>(model: &Classifier<B>, generated: &[u8], real: &[u8], dev: &B::Device) -> (f64, f64) {
+    let (pg, fg) = probs_and_features(model, generated, dev);
+    let (_, fr) = probs_and_features(model, real, dev);
+    (classifier_score(&pg), frechet_distance(&fg, &fr, FEATURES))
+}

@@ -1,0 +1,182 @@
+//! DCGAN: shapes, a D step lowers D's loss, checkpoints round-trip and resume exactly,
+//! corrupt checkpoints are refused; the quality metrics behave on real data and noise.
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+use shoal::learn::data::{Digits, PIXELS, Split, batch_tensors};
+use shoal::learn::dcgan::checkpoint::CheckpointError;
+use shoal::learn::dcgan::model::{Discriminator, Generator, bce};
+use shoal::learn::dcgan::{DcganConfig, Trainer};
+use shoal::learn::metrics::{Classifier, FEATURES, classifier_score, frechet_distance, probs_and_features};
+use shoal::learn::{Cpu, CpuAutodiff};
+use std::sync::Arc;
+
+fn small_data(n: usize) -> Arc<Digits> {
+    let mut d = Digits::bundled(Split::Train);
+    d.truncate(n);
+    Arc::new(d)
+}
+
+#[test]
+fn generator_and_discriminator_shapes() {
+    let dev = Default::default();
+    let g = Generator::<CpuAutodiff>::new(32, &dev);
+    let d = Discriminator::<CpuAutodiff>::new(&dev);
+    let z = Tensor::<CpuAutodiff, 2>::from_data(TensorData::new(vec![0.3f32; 4 * 32], [4, 32]), &dev);
+    let x = g.forward(z);
+    assert_eq!(x.dims(), [4, 1, 28, 28]);
+    let v = x.clone().into_data().to_vec::<f32>().unwrap();
+    assert!(v.iter().all(|p| *p > 0.0 && *p < 1.0));
+    let p = d.forward(x);
+    assert_eq!(p.dims(), [4, 1]);
+    // Eval mode works on the inner backend too.
+    let g = g.valid();
+    let z = Tensor::<Cpu, 2>::from_data(TensorData::new(vec![-0.5f32; 2 * 32], [2, 32]), &dev);
+    assert_eq!(g.forward(z).dims(), [2, 1, 28, 28]);
+}
+
+#[test]
+fn one_discriminator_step_lowers_its_loss_on_a_fixed_batch() {
+    let dev = Default::default();
+    let data = small_data(64);
+    let idx: Vec<usize> = (0..64).collect();
+    let (x, _) = batch_tensors::<CpuAutodiff>(&data, &idx, &dev);
+    let g = Generator::<CpuAutodiff>::new(32, &dev).valid();
+    let z = Tensor::<Cpu, 2>::from_data(
+        TensorData::new(
+            (0..64 * 32)
+                .map(|k| ((k * 37 % 200) as f32 / 100.0) - 1.0)
+                .collect::<Vec<f32>>(),
+            [64, 32],
+        ),
+        &dev,
+    );
+    let fake = Tensor::<CpuAutodiff, 4>::from_inner(g.forward(z));
+    let d = Discriminator::<CpuAutodiff>::new(&dev);
+    let loss_of = |d: &Discriminator<CpuAutodiff>| bce(d.forward(fake.clone()), 0.0) + bce(d.forward(x.clone()), 1.0);
+    let before = loss_of(&d);
+    let b: f32 = before.clone().into_scalar().elem();
+    let mut opt = SgdConfig::new().init();
+    let grads = GradientsParams::from_grads(before.backward(), &d);
+    let d = opt.step(1e-2, d, grads);
+    let a: f32 = loss_of(&d).into_scalar().elem();
+    assert!(a < b, "D loss {b} -> {a}");
+}
+
+fn trainer(data: &Arc<Digits>) -> Trainer<CpuAutodiff> {
+    let cfg = DcganConfig {
+        batch: 32,
+        ..DcganConfig::default()
+    };
+    Trainer::new(cfg, data.clone(), Default::default()).unwrap()
+}
+
+fn run_epoch(t: &mut Trainer<CpuAutodiff>) -> Vec<(f32, f32)> {
+    let mut out = Vec::new();
+    loop {
+        let r = t.step();
+        out.push((r.g_loss, r.d_loss));
+        if r.epoch_done {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn checkpoints_round_trip_and_resume_identically() {
+    let data = small_data(96); // 3 iterations per epoch
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("c.bin");
+
+    // One epoch, a checkpoint, then the same trainer goes on uninterrupted ...
+    let mut b = trainer(&data);
+    run_epoch(&mut b);
+    b.save_checkpoint(&ckpt).unwrap();
+    let b_grid = b.fixed_grid();
+    let b_weights = b.weights_bytes().unwrap();
+    let b_second = run_epoch(&mut b);
+    // ... while a fresh trainer (its own initial weights) loads the checkpoint and goes on.
+    let mut c = trainer(&data);
+    c.load_checkpoint(&ckpt).unwrap();
+    assert_eq!(c.epoch, 1);
+    assert_eq!(c.iteration, 3);
+    assert_eq!(c.weights_bytes().unwrap(), b_weights, "weights round-trip bit for bit");
+    assert_eq!(c.fixed_grid(), b_grid);
+    let c_second = run_epoch(&mut c);
+    assert_eq!(c_second, b_second, "resume must continue exactly");
+    assert_eq!(c.fixed_grid(), b.fixed_grid());
+    let again = dir.path().join("again.bin");
+    c.save_checkpoint(&again).unwrap();
+    // Only the checkpoint files are in the folder (atomic writes leave no temp files).
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn corrupt_or_truncated_checkpoints_are_refused_and_change_nothing() {
+    let data = small_data(64);
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("c.bin");
+    let mut t = trainer(&data);
+    run_epoch(&mut t);
+    t.save_checkpoint(&ckpt).unwrap();
+    let good = std::fs::read(&ckpt).unwrap();
+    let mut fresh = trainer(&data);
+    let grid = fresh.fixed_grid();
+
+    let mut flipped = good.clone();
+    let k = good.len() - 100;
+    flipped[k] ^= 0x40;
+    assert!(matches!(
+        fresh.load_checkpoint_bytes(&flipped),
+        Err(CheckpointError::Crc(_))
+    ));
+    assert!(matches!(
+        fresh.load_checkpoint_bytes(&good[..good.len() / 2]),
+        Err(CheckpointError::Truncated(_))
+    ));
+    assert!(matches!(
+        fresh.load_checkpoint_bytes(&good[..5]),
+        Err(CheckpointError::Truncated(_))
+    ));
+    assert!(matches!(
+        fresh.load_checkpoint_bytes(b"PK\x03\x04 not a checkpoint at all"),
+        Err(CheckpointError::BadMagic)
+    ));
+    let mut bad_header = good.clone();
+    bad_header[16] = b'!';
+    assert!(fresh.load_checkpoint_bytes(&bad_header).is_err());
+    let err = fresh.load_checkpoint(&dir.path().join("missing.bin")).unwrap_err();
+    assert!(err.to_string().contains("cannot read checkpoint"), "{err}");
+    // Nothing changed in the trainer.
+    assert_eq!(fresh.fixed_grid(), grid);
+    assert_eq!(fresh.epoch, 0);
+    assert!(fresh.load_checkpoint_bytes(&good).is_ok());
+    assert_eq!(fresh.epoch, 1);
+}
+
+#[test]
+fn metrics_separate_real_digits_from_noise() {
+    let dev = Default::default();
+    let c = Classifier::<Cpu>::bundled(&dev).expect("the shipped classifier loads");
+    let test = Digits::bundled(Split::Test);
+    let (probs, feats) = probs_and_features(&c, &test.images, &dev);
+    let score = classifier_score(&probs);
+    assert!(score > 9.0, "real test digits score {score}");
+    let half = 1000 * FEATURES;
+    let real_real = frechet_distance(&feats[..half], &feats[half..], FEATURES);
+    // Uniform noise images.
+    let mut r = shoal::learn::rng::Rng64::new(3);
+    let noise: Vec<u8> = (0..1000 * PIXELS).map(|_| (r.next_u64() & 0xff) as u8).collect();
+    let (pn, fnoise) = probs_and_features(&c, &noise, &dev);
+    let noise_real = frechet_distance(&fnoise, &feats[..half], FEATURES);
+    println!(
+        "score real {score:.3} noise {:.3}; Frechet real/real {real_real:.3} noise/real {noise_real:.1}",
+        classifier_score(&pn)
+    );
+    assert!(classifier_score(&pn) < 3.0);
+    assert!(real_real < 2.0, "two halves of the real test set: {real_real}");
+    assert!(noise_real > 50.0 * real_real.max(0.1), "noise vs real: {noise_real}");
+    // The Fréchet distance of a set to itself is ~0.
+    assert!(frechet_distance(&feats[..half], &feats[..half], FEATURES) < 1e-3);
+}
