@@ -127,6 +127,21 @@ struct RunArgs {
     /// School steps per second (fixed timestep).
     #[arg(long, default_value_t = 60.0)]
     steps_per_second: f64,
+    /// Trainings shown in the panels (comma-separated: basics, path-sgd, dcgan).
+    #[arg(long, value_delimiter = ',', default_value = "basics,path-sgd,dcgan")]
+    train: Vec<shoal::scene::JobKind>,
+    /// No training panels at all.
+    #[arg(long)]
+    no_train: bool,
+    /// Start the trainings right away.
+    #[arg(long)]
+    autostart: bool,
+    /// Log frame-time percentiles as JSON lines (to FILE, or stdout without one).
+    #[arg(long, num_args = 0..=1, value_name = "FILE")]
+    diagnostics: Option<Option<PathBuf>>,
+    /// Quit after this many seconds (prints a final frame-time summary).
+    #[arg(long)]
+    seconds: Option<f64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -271,11 +286,18 @@ fn app_options(args: &RunArgs) -> Result<AppOptions> {
         "--steps-per-second must be a positive number, got {}",
         args.steps_per_second
     );
+    if let Some(sec) = args.seconds {
+        anyhow::ensure!(sec.is_finite() && sec > 0.0, "--seconds must be a positive number, got {sec}");
+    }
     Ok(AppOptions {
         fish: args.fish,
         seed: args.seed,
         params,
         steps_per_second: args.steps_per_second,
+        jobs: if args.no_train { Vec::new() } else { args.train.clone() },
+        autostart: args.autostart,
+        diagnostics: args.diagnostics.clone(),
+        seconds: args.seconds,
     })
 }
 

@@ -18,3 +18,6 @@ mod data;
 mod dcgan;
 #[path = "suite/path_sgd.rs"]
 mod path_sgd;
+#[cfg(feature = "app")]
+#[path = "suite/training.rs"]
+mod training;

@@ -9,6 +9,7 @@ pub type Cpu = burn::backend::Flex;
 pub type CpuAutodiff = burn::backend::Autodiff<Cpu>;
 pub mod basics;
 pub mod dcgan;
+pub mod live;
 pub mod metrics;
 pub mod path_sgd;
 pub mod plot;

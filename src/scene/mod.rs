@@ -1,8 +1,11 @@
-//! Thin Bevy glue: the tank's visuals, the control panels and the app itself.
+//! Thin Bevy glue: the tank's visuals, the control panels, training jobs and the app itself.
 
 pub mod capture;
 pub mod controls;
+pub mod diagnostics;
 pub mod tank;
+pub mod train_ui;
+pub mod training;
 pub mod watch;
 
 use crate::boids::BoidParams;
@@ -10,6 +13,50 @@ use crate::boids::plugin::BoidsPlugin;
 use bevy::diagnostic::FrameTimeDiagnosticsPlugin;
 use bevy::prelude::*;
 use bevy_egui::EguiPlugin;
+
+/// The training jobs the app can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    Basics,
+    PathSgd,
+    Dcgan,
+}
+
+impl std::str::FromStr for JobKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "basics" => Ok(Self::Basics),
+            "path-sgd" => Ok(Self::PathSgd),
+            "dcgan" => Ok(Self::Dcgan),
+            _ => Err(format!("unknown training '{s}'; use basics, path-sgd or dcgan")),
+        }
+    }
+}
+
+impl JobKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            JobKind::Basics => "Tensor basics",
+            JobKind::PathSgd => "Path-SGD",
+            JobKind::Dcgan => "DCGAN",
+        }
+    }
+
+    /// The job as a factory (it is built on the job's own thread, and again on reset).
+    pub fn factory(self) -> training::Factory {
+        use crate::learn::live::{BasicsJob, DcganJob, Job, PathSgdJob};
+        match self {
+            JobKind::Basics => std::sync::Arc::new(|| Ok(Box::new(BasicsJob::new(0, 1000)) as Box<dyn Job>)),
+            JobKind::PathSgd => {
+                std::sync::Arc::new(|| Ok(Box::new(PathSgdJob::new(256, 100, 2.0, 1)?) as Box<dyn Job>))
+            }
+            JobKind::Dcgan => std::sync::Arc::new(|| {
+                Ok(Box::new(DcganJob::new(crate::learn::dcgan::DcganConfig::default(), 5)?) as Box<dyn Job>)
+            }),
+        }
+    }
+}
 
 /// How the app starts.
 #[derive(Clone, Debug)]
@@ -19,6 +66,14 @@ pub struct AppOptions {
     pub params: BoidParams,
     /// Fixed-timestep rate of the school (steps per second).
     pub steps_per_second: f64,
+    /// Training jobs shown in the panels.
+    pub jobs: Vec<JobKind>,
+    /// Start the jobs right away.
+    pub autostart: bool,
+    /// `--diagnostics`: frame-time report (to this file, or stdout for `Some(None)`).
+    pub diagnostics: Option<Option<std::path::PathBuf>>,
+    /// Exit after this many seconds.
+    pub seconds: Option<f64>,
 }
 
 impl Default for AppOptions {
@@ -28,11 +83,15 @@ impl Default for AppOptions {
             seed: 1,
             params: BoidParams::default(),
             steps_per_second: 60.0,
+            jobs: vec![JobKind::Basics, JobKind::PathSgd, JobKind::Dcgan],
+            autostart: false,
+            diagnostics: None,
+            seconds: None,
         }
     }
 }
 
-/// The interactive app: a window with the tank and its panels.
+/// The interactive app: a window with the tank, its panels and the training jobs.
 pub fn build_app(opts: &AppOptions) -> App {
     let mut app = App::new();
     app.add_plugins(DefaultPlugins.set(WindowPlugin {
@@ -44,11 +103,22 @@ pub fn build_app(opts: &AppOptions) -> App {
         ..default()
     }));
     add_tank(&mut app, opts);
+    add_training(&mut app, opts);
     app.add_plugins((
         FrameTimeDiagnosticsPlugin::default(),
         EguiPlugin::default(),
         controls::ControlsPlugin,
+        train_ui::TrainUiPlugin,
     ));
+    if let Some(out) = &opts.diagnostics {
+        app.add_plugins(diagnostics::DiagnosticsPlugin { out: out.clone(), every: 5.0 });
+    }
+    if let Some(s) = opts.seconds {
+        app.insert_resource(diagnostics::RunFor(std::time::Duration::from_secs_f64(s), std::time::Instant::now()));
+        if opts.diagnostics.is_none() {
+            app.add_plugins(diagnostics::DiagnosticsPlugin { out: None, every: 1e9 });
+        }
+    }
     app
 }
 
@@ -56,10 +126,19 @@ pub fn build_app(opts: &AppOptions) -> App {
 pub fn add_tank(app: &mut App, opts: &AppOptions) {
     app.insert_resource(opts.params)
         .insert_resource(Time::<Fixed>::from_hz(opts.steps_per_second))
-        .insert_resource(tank::TankSettings {
-            fish: opts.fish,
-            seed: opts.seed,
-            ..default()
-        })
+        .insert_resource(tank::TankSettings { fish: opts.fish, seed: opts.seed, ..default() })
         .add_plugins((BoidsPlugin { seed: opts.seed }, tank::TankPlugin, watch::WatchPlugin));
+}
+
+/// The training jobs (each on its own worker thread) and the system that drains them.
+pub fn add_training(app: &mut App, opts: &AppOptions) {
+    let mut t = training::Trainings::default();
+    for &k in &opts.jobs {
+        let mut job = training::JobState::threaded(k.name(), k.factory());
+        if opts.autostart {
+            job.set_running(true);
+        }
+        t.jobs.push(job);
+    }
+    app.insert_resource(t).add_plugins(training::TrainingPlugin);
 }

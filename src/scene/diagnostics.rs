@@ -1,0 +1,122 @@
+//! `--diagnostics`: frame-time percentiles (and training progress) every few seconds and at
+//! exit, as JSON lines on stdout or in a file; `--seconds` ends a measured run.
+
+use crate::boids::plugin::Fish;
+use crate::scene::training::Trainings;
+use bevy::prelude::*;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub struct DiagnosticsPlugin {
+    /// Where to append the JSON lines (stdout when `None`).
+    pub out: Option<PathBuf>,
+    /// Seconds between reports.
+    pub every: f64,
+}
+
+#[derive(Resource)]
+struct FrameLog {
+    out: Option<PathBuf>,
+    every: Duration,
+    /// Frame times (ms) since the last report, and over the whole run.
+    window: Vec<f64>,
+    all: Vec<f64>,
+    last: Instant,
+    started: Instant,
+}
+
+/// Exits the app after this long (for measured, unattended runs).
+#[derive(Resource)]
+pub struct RunFor(pub Duration, pub Instant);
+
+impl Plugin for DiagnosticsPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(FrameLog {
+            out: self.out.clone(),
+            every: Duration::from_secs_f64(self.every.max(0.5)),
+            window: Vec::new(),
+            all: Vec::new(),
+            last: Instant::now(),
+            started: Instant::now(),
+        })
+        .add_systems(Last, (record, report).chain());
+    }
+}
+
+/// `p`-th percentile (0..100) by nearest rank.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+fn summary(times: &[f64]) -> serde_json::Value {
+    let mut s = times.to_vec();
+    s.sort_by(f64::total_cmp);
+    serde_json::json!({
+        "frames": s.len(),
+        "p50_ms": percentile(&s, 50.0),
+        "p95_ms": percentile(&s, 95.0),
+        "p99_ms": percentile(&s, 99.0),
+        "max_ms": s.last().copied().unwrap_or(f64::NAN),
+    })
+}
+
+fn record(time: Res<Time<Real>>, mut log: ResMut<FrameLog>, frames: Res<bevy::diagnostic::FrameCount>) {
+    // The first frames include start-up work (pipelines, fonts): skip them.
+    if frames.0 > 10 {
+        let ms = time.delta_secs_f64() * 1e3;
+        log.window.push(ms);
+        log.all.push(ms);
+    }
+}
+
+fn emit(log: &FrameLog, line: &serde_json::Value) {
+    match &log.out {
+        Some(path) => {
+            let ok = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| writeln!(f, "{line}"));
+            if let Err(e) = ok {
+                error!("cannot write diagnostics to {}: {e}", path.display());
+            }
+        }
+        None => println!("{line}"),
+    }
+}
+
+fn report(
+    mut log: ResMut<FrameLog>,
+    fish: Query<(), With<Fish>>,
+    trainings: Option<Res<Trainings>>,
+    run_for: Option<Res<RunFor>>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let ending = run_for.as_ref().is_some_and(|r| r.1.elapsed() >= r.0);
+    if log.last.elapsed() < log.every && !ending {
+        return;
+    }
+    log.last = Instant::now();
+    let steps: serde_json::Map<String, serde_json::Value> = trainings
+        .map(|t| t.jobs.iter().map(|j| (j.name.clone(), serde_json::json!(j.steps))).collect())
+        .unwrap_or_default();
+    let mut line = summary(&log.window);
+    line["kind"] = serde_json::json!(if ending { "final" } else { "window" });
+    line["seconds"] = serde_json::json!(log.started.elapsed().as_secs_f64());
+    line["fish"] = serde_json::json!(fish.iter().len());
+    line["train_steps"] = serde_json::Value::Object(steps);
+    if ending {
+        let all = summary(&log.all);
+        line["run"] = all;
+    }
+    emit(&log, &line);
+    log.window.clear();
+    if ending {
+        exit.write(AppExit::Success);
+    }
+}

@@ -1,0 +1,152 @@
+//! Panels for the training jobs (egui + egui_plot) and the DCGAN poster in the tank.
+
+use crate::boids::BoidParams;
+use crate::learn::live::Command;
+use crate::scene::training::Trainings;
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, EguiTextureHandle, egui};
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+/// UI state of the training panels.
+#[derive(Resource)]
+pub struct TrainUi {
+    pub rescale_layer: usize,
+    pub rescale_c: f32,
+    pub lr_scale: f64,
+}
+
+impl Default for TrainUi {
+    fn default() -> Self {
+        Self { rescale_layer: 0, rescale_c: 100.0, lr_scale: 1.0 }
+    }
+}
+
+/// The DCGAN's fixed-noise samples on the tank wall.
+#[derive(Component)]
+pub struct Poster;
+
+pub struct TrainUiPlugin;
+
+impl Plugin for TrainUiPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<TrainUi>()
+            .add_systems(EguiPrimaryContextPass, training_panels)
+            .add_systems(Update, poster);
+    }
+}
+
+fn training_panels(mut contexts: EguiContexts, mut trainings: ResMut<Trainings>, mut ui_state: ResMut<TrainUi>) -> Result {
+    // Texture ids for job images first (needs `contexts` mutably).
+    let textures: Vec<Option<egui::TextureId>> = trainings
+        .jobs
+        .iter()
+        .map(|j| j.image.as_ref().map(|h| contexts.add_image(EguiTextureHandle::Weak(h.id()))))
+        .collect();
+    let ctx = contexts.ctx_mut()?;
+    let screen = ctx.content_rect();
+    for (k, job) in trainings.jobs.iter_mut().enumerate() {
+        let x = screen.right() - 430.0;
+        egui::Window::new(job.name.clone())
+            .default_pos([x, 10.0 + 250.0 * k as f32])
+            .default_width(420.0)
+            .default_open(true)
+            .show(ctx, |ui| {
+                ui.horizontal(|ui| {
+                    let label = if job.running { "Pause" } else { "Start" };
+                    let can_start = job.running || !(job.diverged || job.finished);
+                    if ui.add_enabled(can_start, egui::Button::new(label)).clicked() {
+                        let run = !job.running;
+                        job.set_running(run);
+                    }
+                    if ui.button("Reset").clicked() {
+                        job.reset();
+                    }
+                    ui.label(format!(
+                        "step {}  {:.0} s  {:.1} steps/s",
+                        job.steps,
+                        job.elapsed_now().as_secs_f64(),
+                        job.steps_per_second()
+                    ));
+                });
+                if job.diverged {
+                    ui.colored_label(egui::Color32::from_rgb(255, 120, 100), "diverged: stopped (Reset to start over)");
+                }
+                if job.finished {
+                    ui.colored_label(egui::Color32::LIGHT_GREEN, "finished");
+                }
+                if let Some(e) = &job.error {
+                    ui.colored_label(egui::Color32::from_rgb(255, 120, 100), e);
+                }
+                if job.name == "Path-SGD" {
+                    ui.horizontal(|ui| {
+                        ui.label("Rescale hidden layer");
+                        ui.radio_value(&mut ui_state.rescale_layer, 0, "1");
+                        ui.radio_value(&mut ui_state.rescale_layer, 1, "2");
+                        ui.add(egui::Slider::new(&mut ui_state.rescale_c, 1e-3..=1e3).logarithmic(true).text("c"));
+                        if ui.button("Rescale").clicked() {
+                            job.command(Command::Rescale { layer: ui_state.rescale_layer, c: ui_state.rescale_c });
+                        }
+                    });
+                    ui.weak("Incoming weights x c, outgoing / c: the same function. SGD and AdaGrad jump; Path-SGD does not.");
+                }
+                if job.name == "Path-SGD" || job.name == "Tensor basics" {
+                    ui.horizontal(|ui| {
+                        ui.label("learning rate x");
+                        let r = ui.add(egui::Slider::new(&mut ui_state.lr_scale, 1e-2..=1e3).logarithmic(true));
+                        if r.drag_stopped() || r.lost_focus() {
+                            let scale = ui_state.lr_scale;
+                            let lr = if job.name == "Tensor basics" { crate::learn::basics::LR_BY_HAND * scale } else { scale };
+                            job.command(Command::SetLr(lr));
+                        }
+                    });
+                }
+                if let Some(Some(tex)) = textures.get(k) {
+                    ui.image(egui::load::SizedTexture::new(*tex, [242.0, 242.0]));
+                }
+                let log = job.log_scale;
+                Plot::new(format!("plot-{}", job.name))
+                    .height(160.0)
+                    .legend(Legend::default())
+                    .y_axis_label(if log { "log10 value" } else { "value" })
+                    .show(ui, |plot| {
+                        for (name, points) in job.series.iter().zip(&job.history) {
+                            let pts: Vec<[f64; 2]> = points
+                                .iter()
+                                .filter(|p| p[1].is_finite() && (!log || p[1] > 0.0))
+                                .map(|p| [p[0], if log { p[1].log10() } else { p[1] }])
+                                .collect();
+                            plot.line(Line::new(*name, PlotPoints::from(pts)));
+                        }
+                    });
+            });
+    }
+    Ok(())
+}
+
+/// Keeps a poster of the DCGAN's latest samples on the tank's back wall (top right).
+fn poster(
+    mut commands: Commands,
+    trainings: Res<Trainings>,
+    params: Res<BoidParams>,
+    mut posters: Query<(Entity, &mut Sprite, &mut Transform), With<Poster>>,
+) {
+    let Some(handle) = trainings.find("DCGAN").and_then(|j| j.image.clone()) else { return };
+    let size = 0.42 * params.height;
+    let at = Vec3::new(0.5 * params.width - 0.55 * size, 0.5 * params.height - 0.55 * size, -5.0);
+    match posters.iter_mut().next() {
+        Some((_, mut sprite, mut t)) => {
+            if sprite.image != handle {
+                sprite.image = handle;
+            }
+            sprite.custom_size = Some(Vec2::splat(size));
+            t.translation = at;
+        }
+        None => {
+            commands.spawn((
+                Poster,
+                Sprite { image: handle, custom_size: Some(Vec2::splat(size)), color: Color::srgba(1.0, 1.0, 1.0, 0.85), ..default() },
+                Transform::from_translation(at),
+            ));
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Training jobs on a headless App (no window): progress, pause, reset, divergence, images.
+
+use bevy::prelude::*;
+use shoal::learn::dcgan::DcganConfig;
+use shoal::learn::live::{BasicsJob, Command, DcganJob, Job};
+use shoal::scene::training::{Factory, JobState, TrainingPlugin, Trainings};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn app_with(job: JobState) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, bevy::asset::AssetPlugin::default()))
+        .init_asset::<Image>()
+        .insert_resource(Trainings { jobs: vec![job] })
+        .add_plugins(TrainingPlugin);
+    app
+}
+
+fn job(app: &mut App) -> &mut JobState {
+    &mut app.world_mut().resource_mut::<Trainings>().into_inner().jobs[0]
+}
+
+/// Updates the app until `done` holds (or the time runs out); returns whether it held.
+fn update_until(app: &mut App, secs: f64, mut done: impl FnMut(&mut App) -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < secs {
+        app.update();
+        if done(app) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+fn basics(epochs: usize) -> Factory {
+    Arc::new(move || Ok(Box::new(BasicsJob::new(0, epochs)) as Box<dyn Job>))
+}
+
+#[test]
+fn threaded_job_progresses_pauses_and_resets() {
+    let mut app = app_with(JobState::threaded("Tensor basics", basics(100_000)));
+    job(&mut app).set_running(true);
+    assert!(update_until(&mut app, 60.0, |a| job(a).steps >= 30), "the job must make progress");
+    let j = job(&mut app);
+    assert_eq!(j.series.len(), 3);
+    assert!(j.history.iter().all(|h| !h.is_empty() && h.iter().all(|p| p[1].is_finite())));
+    let first = j.history[0][0][1];
+    // Pause: after in-flight reports land, nothing moves.
+    j.set_running(false);
+    for _ in 0..20 {
+        app.update();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let paused_at = job(&mut app).steps;
+    for _ in 0..30 {
+        app.update();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(job(&mut app).steps, paused_at, "a paused job does not step");
+    assert!(job(&mut app).history[0].last().unwrap()[1] < first, "the loss went down");
+    // Reset: back to the start, then it runs again from step 1.
+    job(&mut app).reset();
+    app.update();
+    assert_eq!(job(&mut app).steps, 0);
+    assert!(job(&mut app).history.iter().all(|h| h.is_empty()));
+    job(&mut app).set_running(true);
+    assert!(update_until(&mut app, 60.0, |a| job(a).steps >= 3));
+    let h = &job(&mut app).history[0];
+    assert_eq!(h[0][0], 1.0, "the history restarts at step 1");
+    assert!((h[0][1] - first).abs() <= 1e-6 * first.abs(), "the same initial loss after reset");
+}
+
+#[test]
+fn inline_job_steps_within_the_frame_budget() {
+    let mut app = app_with(JobState::inline("Tensor basics", basics(50), Duration::from_millis(5)));
+    job(&mut app).set_running(true);
+    assert!(update_until(&mut app, 60.0, |a| job(a).finished), "runs to its end");
+    let j = job(&mut app);
+    assert_eq!(j.steps, 50);
+    assert!(!j.running);
+    assert_eq!(j.history[0].len(), 50);
+}
+
+#[test]
+fn a_diverging_run_is_reported_stops_and_the_app_keeps_running() {
+    let mut app = app_with(JobState::threaded("Tensor basics", basics(100_000)));
+    app.update();
+    job(&mut app).command(Command::SetLr(1.0)); // absurd for this problem
+    job(&mut app).set_running(true);
+    assert!(update_until(&mut app, 60.0, |a| job(a).diverged), "divergence is reported");
+    assert!(!job(&mut app).running);
+    // Start is refused until a reset; the app goes on updating.
+    job(&mut app).set_running(true);
+    assert!(!job(&mut app).running);
+    for _ in 0..10 {
+        app.update();
+    }
+    job(&mut app).reset();
+    job(&mut app).set_running(true);
+    assert!(update_until(&mut app, 60.0, |a| job(a).steps >= 2 && !job(a).diverged));
+}
+
+#[test]
+fn dcgan_samples_land_in_an_image_asset_and_change() {
+    let factory: Factory = Arc::new(|| {
+        let cfg = DcganConfig { batch: 16, ..DcganConfig::default() };
+        Ok(Box::new(DcganJob::new(cfg, 1)?) as Box<dyn Job>)
+    });
+    let mut app = app_with(JobState::threaded("DCGAN", factory));
+    assert!(update_until(&mut app, 120.0, |a| job(a).image.is_some()), "the initial samples are shown");
+    let pixels = |app: &mut App| {
+        let h = job(app).image.clone().unwrap();
+        app.world().resource::<Assets<Image>>().get(&h).unwrap().data.clone().unwrap()
+    };
+    let before = pixels(&mut app);
+    job(&mut app).set_running(true);
+    assert!(update_until(&mut app, 300.0, |a| job(a).steps >= 2), "the GAN steps");
+    job(&mut app).set_running(false);
+    app.update();
+    let after = pixels(&mut app);
+    assert_eq!(before.len(), after.len());
+    assert_ne!(before, after, "the samples changed as the generator trained");
+    assert!(job(&mut app).history.iter().all(|h| h.iter().all(|p| p[1].is_finite())));
+}
