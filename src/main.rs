@@ -287,7 +287,10 @@ fn app_options(args: &RunArgs) -> Result<AppOptions> {
         args.steps_per_second
     );
     if let Some(sec) = args.seconds {
-        anyhow::ensure!(sec.is_finite() && sec > 0.0, "--seconds must be a positive number, got {sec}");
+        anyhow::ensure!(
+            sec.is_finite() && sec > 0.0,
+            "--seconds must be a positive number, got {sec}"
+        );
     }
     Ok(AppOptions {
         fish: args.fish,

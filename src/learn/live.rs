@@ -1,11 +1,11 @@
 //! The three trainings as live, steppable jobs with one small interface, so the app can
 //! run them (on a worker thread, or in per-frame time budgets) and plot what they report.
 
+use crate::learn::CpuAutodiff;
 use crate::learn::basics::{Basics, Method};
 use crate::learn::data::{Digits, PIXELS, Split};
 use crate::learn::dcgan::{DcganConfig, Trainer as Gan};
 use crate::learn::path_sgd::experiment::{Algo, Init, Run, initial_net};
-use crate::learn::CpuAutodiff;
 use std::sync::Arc;
 
 /// What one step reports: named values for the curves, maybe a new grey image.
@@ -62,7 +62,10 @@ pub struct BasicsJob {
 
 impl BasicsJob {
     pub fn new(seed: u64, epochs: usize) -> Self {
-        Self { inner: Basics::new(seed, &Default::default()), epochs }
+        Self {
+            inner: Basics::new(seed, &Default::default()),
+            epochs,
+        }
     }
 }
 
@@ -77,7 +80,13 @@ impl Job for BasicsJob {
         let l = self.inner.step();
         let values: Vec<_> = Method::ALL.iter().zip(l).map(|(m, v)| (m.name(), v as f64)).collect();
         let step = self.inner.epoch() as u64;
-        Report { step, diverged: !finite(&values), finished: step as usize >= self.epochs, values, image: None }
+        Report {
+            step,
+            diverged: !finite(&values),
+            finished: step as usize >= self.epochs,
+            values,
+            image: None,
+        }
     }
     fn command(&mut self, cmd: &Command) {
         if let Command::SetLr(lr) = cmd {
@@ -108,9 +117,23 @@ impl PathSgdJob {
         let mut runs = Vec::new();
         for (algo, lr) in LIVE_LRS {
             let net = initial_net::<CpuAutodiff>(&sizes, Init::Balanced, seed, &dev);
-            runs.push(Run::new(net, algo, Init::Balanced, lr, p, data.clone(), batch, seed, dev)?);
+            runs.push(Run::new(
+                net,
+                algo,
+                Init::Balanced,
+                lr,
+                p,
+                data.clone(),
+                batch,
+                seed,
+                dev,
+            )?);
         }
-        Ok(Self { smooth: vec![f64::NAN; runs.len()], runs, step: 0 })
+        Ok(Self {
+            smooth: vec![f64::NAN; runs.len()],
+            runs,
+            step: 0,
+        })
     }
 }
 
@@ -127,11 +150,21 @@ impl Job for PathSgdJob {
         for (k, run) in self.runs.iter_mut().enumerate() {
             let loss = run.step();
             let s = &mut self.smooth[k];
-            *s = if s.is_nan() || !loss.is_finite() { loss } else { 0.9 * *s + 0.1 * loss };
+            *s = if s.is_nan() || !loss.is_finite() {
+                loss
+            } else {
+                0.9 * *s + 0.1 * loss
+            };
             values.push((run.algo.name(), *s));
         }
         let diverged = self.runs.iter().all(|r| r.diverged);
-        Report { step: self.step, values, image: None, diverged, finished: false }
+        Report {
+            step: self.step,
+            values,
+            image: None,
+            diverged,
+            finished: false,
+        }
     }
     fn command(&mut self, cmd: &Command) {
         match *cmd {
@@ -161,9 +194,11 @@ pub struct DcganJob {
 impl DcganJob {
     pub fn new(cfg: DcganConfig, grid_every: u64) -> anyhow::Result<Self> {
         let data = Arc::new(Digits::bundled(Split::Train));
-        Ok(Self { gan: Gan::new(cfg, data, Default::default())?, grid_every: grid_every.max(1) })
+        Ok(Self {
+            gan: Gan::new(cfg, data, Default::default())?,
+            grid_every: grid_every.max(1),
+        })
     }
-
 }
 
 impl Job for DcganJob {
@@ -189,7 +224,13 @@ impl Job for DcganJob {
         ];
         let step = self.gan.iteration;
         let image = (step % self.grid_every == 0 || step == 1).then(|| self.gan.fixed_grid());
-        Report { step, diverged: !finite(&values), finished: false, values, image }
+        Report {
+            step,
+            diverged: !finite(&values),
+            finished: false,
+            values,
+            image,
+        }
     }
 }
 

@@ -103,7 +103,12 @@ fn report(
     }
     log.last = Instant::now();
     let steps: serde_json::Map<String, serde_json::Value> = trainings
-        .map(|t| t.jobs.iter().map(|j| (j.name.clone(), serde_json::json!(j.steps))).collect())
+        .map(|t| {
+            t.jobs
+                .iter()
+                .map(|j| (j.name.clone(), serde_json::json!(j.steps)))
+                .collect()
+        })
         .unwrap_or_default();
     let mut line = summary(&log.window);
     line["kind"] = serde_json::json!(if ending { "final" } else { "window" });

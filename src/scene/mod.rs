@@ -111,10 +111,16 @@ pub fn build_app(opts: &AppOptions) -> App {
         train_ui::TrainUiPlugin,
     ));
     if let Some(out) = &opts.diagnostics {
-        app.add_plugins(diagnostics::DiagnosticsPlugin { out: out.clone(), every: 5.0 });
+        app.add_plugins(diagnostics::DiagnosticsPlugin {
+            out: out.clone(),
+            every: 5.0,
+        });
     }
     if let Some(s) = opts.seconds {
-        app.insert_resource(diagnostics::RunFor(std::time::Duration::from_secs_f64(s), std::time::Instant::now()));
+        app.insert_resource(diagnostics::RunFor(
+            std::time::Duration::from_secs_f64(s),
+            std::time::Instant::now(),
+        ));
         if opts.diagnostics.is_none() {
             app.add_plugins(diagnostics::DiagnosticsPlugin { out: None, every: 1e9 });
         }
@@ -126,7 +132,11 @@ pub fn build_app(opts: &AppOptions) -> App {
 pub fn add_tank(app: &mut App, opts: &AppOptions) {
     app.insert_resource(opts.params)
         .insert_resource(Time::<Fixed>::from_hz(opts.steps_per_second))
-        .insert_resource(tank::TankSettings { fish: opts.fish, seed: opts.seed, ..default() })
+        .insert_resource(tank::TankSettings {
+            fish: opts.fish,
+            seed: opts.seed,
+            ..default()
+        })
         .add_plugins((BoidsPlugin { seed: opts.seed }, tank::TankPlugin, watch::WatchPlugin));
 }
 

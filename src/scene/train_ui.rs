@@ -17,7 +17,11 @@ pub struct TrainUi {
 
 impl Default for TrainUi {
     fn default() -> Self {
-        Self { rescale_layer: 0, rescale_c: 100.0, lr_scale: 1.0 }
+        Self {
+            rescale_layer: 0,
+            rescale_c: 100.0,
+            lr_scale: 1.0,
+        }
     }
 }
 
@@ -35,92 +39,130 @@ impl Plugin for TrainUiPlugin {
     }
 }
 
-fn training_panels(mut contexts: EguiContexts, mut trainings: ResMut<Trainings>, mut ui_state: ResMut<TrainUi>) -> Result {
+fn training_panels(
+    mut contexts: EguiContexts,
+    mut trainings: ResMut<Trainings>,
+    mut ui_state: ResMut<TrainUi>,
+) -> Result {
     // Texture ids for job images first (needs `contexts` mutably).
     let textures: Vec<Option<egui::TextureId>> = trainings
         .jobs
         .iter()
-        .map(|j| j.image.as_ref().map(|h| contexts.add_image(EguiTextureHandle::Weak(h.id()))))
+        .map(|j| {
+            j.image
+                .as_ref()
+                .map(|h| contexts.add_image(EguiTextureHandle::Weak(h.id())))
+        })
         .collect();
     let ctx = contexts.ctx_mut()?;
-    let screen = ctx.content_rect();
-    for (k, job) in trainings.jobs.iter_mut().enumerate() {
-        let x = screen.right() - 430.0;
-        egui::Window::new(job.name.clone())
-            .default_pos([x, 10.0 + 250.0 * k as f32])
-            .default_width(420.0)
-            .default_open(true)
-            .show(ctx, |ui| {
-                ui.horizontal(|ui| {
-                    let label = if job.running { "Pause" } else { "Start" };
-                    let can_start = job.running || !(job.diverged || job.finished);
-                    if ui.add_enabled(can_start, egui::Button::new(label)).clicked() {
-                        let run = !job.running;
-                        job.set_running(run);
-                    }
-                    if ui.button("Reset").clicked() {
-                        job.reset();
-                    }
-                    ui.label(format!(
-                        "step {}  {:.0} s  {:.1} steps/s",
-                        job.steps,
-                        job.elapsed_now().as_secs_f64(),
-                        job.steps_per_second()
-                    ));
-                });
-                if job.diverged {
-                    ui.colored_label(egui::Color32::from_rgb(255, 120, 100), "diverged: stopped (Reset to start over)");
-                }
-                if job.finished {
-                    ui.colored_label(egui::Color32::LIGHT_GREEN, "finished");
-                }
-                if let Some(e) = &job.error {
-                    ui.colored_label(egui::Color32::from_rgb(255, 120, 100), e);
-                }
-                if job.name == "Path-SGD" {
-                    ui.horizontal(|ui| {
-                        ui.label("Rescale hidden layer");
-                        ui.radio_value(&mut ui_state.rescale_layer, 0, "1");
-                        ui.radio_value(&mut ui_state.rescale_layer, 1, "2");
-                        ui.add(egui::Slider::new(&mut ui_state.rescale_c, 1e-3..=1e3).logarithmic(true).text("c"));
-                        if ui.button("Rescale").clicked() {
-                            job.command(Command::Rescale { layer: ui_state.rescale_layer, c: ui_state.rescale_c });
-                        }
-                    });
-                    ui.weak("Incoming weights x c, outgoing / c: the same function. SGD and AdaGrad jump; Path-SGD does not.");
-                }
-                if job.name == "Path-SGD" || job.name == "Tensor basics" {
-                    ui.horizontal(|ui| {
-                        ui.label("learning rate x");
-                        let r = ui.add(egui::Slider::new(&mut ui_state.lr_scale, 1e-2..=1e3).logarithmic(true));
-                        if r.drag_stopped() || r.lost_focus() {
-                            let scale = ui_state.lr_scale;
-                            let lr = if job.name == "Tensor basics" { crate::learn::basics::LR_BY_HAND * scale } else { scale };
-                            job.command(Command::SetLr(lr));
-                        }
-                    });
-                }
-                if let Some(Some(tex)) = textures.get(k) {
-                    ui.image(egui::load::SizedTexture::new(*tex, [242.0, 242.0]));
-                }
-                let log = job.log_scale;
-                Plot::new(format!("plot-{}", job.name))
-                    .height(160.0)
-                    .legend(Legend::default())
-                    .y_axis_label(if log { "log10 value" } else { "value" })
-                    .show(ui, |plot| {
-                        for (name, points) in job.series.iter().zip(&job.history) {
-                            let pts: Vec<[f64; 2]> = points
-                                .iter()
-                                .filter(|p| p[1].is_finite() && (!log || p[1] > 0.0))
-                                .map(|p| [p[0], if log { p[1].log10() } else { p[1] }])
-                                .collect();
-                            plot.line(Line::new(*name, PlotPoints::from(pts)));
-                        }
-                    });
-            });
+    if trainings.jobs.is_empty() {
+        return Ok(());
     }
+    let screen = ctx.content_rect();
+    egui::Window::new("Training")
+        .default_pos([screen.right() - 400.0, 10.0])
+        .default_width(390.0)
+        .vscroll(true)
+        .show(ctx, |ui| {
+            for (k, job) in trainings.jobs.iter_mut().enumerate() {
+                egui::CollapsingHeader::new(job.name.clone())
+                    .default_open(k == 0)
+                    .show(ui, |ui| {
+                        job_panel(ui, job, textures.get(k).copied().flatten(), &mut ui_state);
+                    });
+            }
+        });
     Ok(())
+}
+
+/// One job's controls, samples and curves.
+fn job_panel(
+    ui: &mut egui::Ui,
+    job: &mut crate::scene::training::JobState,
+    texture: Option<egui::TextureId>,
+    ui_state: &mut TrainUi,
+) {
+    ui.horizontal(|ui| {
+        let label = if job.running { "Pause" } else { "Start" };
+        let can_start = job.running || !(job.diverged || job.finished);
+        if ui.add_enabled(can_start, egui::Button::new(label)).clicked() {
+            let run = !job.running;
+            job.set_running(run);
+        }
+        if ui.button("Reset").clicked() {
+            job.reset();
+        }
+        ui.label(format!(
+            "step {}  {:.0} s  {:.1} steps/s",
+            job.steps,
+            job.elapsed_now().as_secs_f64(),
+            job.steps_per_second()
+        ));
+    });
+    if job.diverged {
+        ui.colored_label(
+            egui::Color32::from_rgb(255, 120, 100),
+            "diverged: stopped (Reset to start over)",
+        );
+    }
+    if job.finished {
+        ui.colored_label(egui::Color32::LIGHT_GREEN, "finished");
+    }
+    if let Some(e) = &job.error {
+        ui.colored_label(egui::Color32::from_rgb(255, 120, 100), e);
+    }
+    if job.name == "Path-SGD" {
+        ui.horizontal(|ui| {
+            ui.label("Rescale hidden layer");
+            ui.radio_value(&mut ui_state.rescale_layer, 0, "1");
+            ui.radio_value(&mut ui_state.rescale_layer, 1, "2");
+            ui.add(
+                egui::Slider::new(&mut ui_state.rescale_c, 1e-3..=1e3)
+                    .logarithmic(true)
+                    .text("c"),
+            );
+            if ui.button("Rescale").clicked() {
+                job.command(Command::Rescale {
+                    layer: ui_state.rescale_layer,
+                    c: ui_state.rescale_c,
+                });
+            }
+        });
+        ui.weak("Incoming weights x c, outgoing / c: the same function. SGD and AdaGrad jump; Path-SGD does not.");
+    }
+    if job.name == "Path-SGD" || job.name == "Tensor basics" {
+        ui.horizontal(|ui| {
+            ui.label("learning rate x");
+            let r = ui.add(egui::Slider::new(&mut ui_state.lr_scale, 1e-2..=1e3).logarithmic(true));
+            if r.drag_stopped() || r.lost_focus() {
+                let scale = ui_state.lr_scale;
+                let lr = if job.name == "Tensor basics" {
+                    crate::learn::basics::LR_BY_HAND * scale
+                } else {
+                    scale
+                };
+                job.command(Command::SetLr(lr));
+            }
+        });
+    }
+    if let Some(tex) = texture {
+        ui.image(egui::load::SizedTexture::new(tex, [182.0, 182.0]));
+    }
+    let log = job.log_scale;
+    Plot::new(format!("plot-{}", job.name))
+        .height(120.0)
+        .legend(Legend::default())
+        .y_axis_label(if log { "log10 value" } else { "value" })
+        .show(ui, |plot| {
+            for (name, points) in job.series.iter().zip(&job.history) {
+                let pts: Vec<[f64; 2]> = points
+                    .iter()
+                    .filter(|p| p[1].is_finite() && (!log || p[1] > 0.0))
+                    .map(|p| [p[0], if log { p[1].log10() } else { p[1] }])
+                    .collect();
+                plot.line(Line::new(*name, PlotPoints::from(pts)));
+            }
+        });
 }
 
 /// Keeps a poster of the DCGAN's latest samples on the tank's back wall (top right).
@@ -130,9 +172,12 @@ fn poster(
     params: Res<BoidParams>,
     mut posters: Query<(Entity, &mut Sprite, &mut Transform), With<Poster>>,
 ) {
-    let Some(handle) = trainings.find("DCGAN").and_then(|j| j.image.clone()) else { return };
-    let size = 0.42 * params.height;
-    let at = Vec3::new(0.5 * params.width - 0.55 * size, 0.5 * params.height - 0.55 * size, -5.0);
+    let Some(handle) = trainings.find("DCGAN").and_then(|j| j.image.clone()) else {
+        return;
+    };
+    // Top centre of the back wall, behind the fish.
+    let size = 0.36 * params.height;
+    let at = Vec3::new(0.0, 0.5 * params.height - 0.55 * size, -5.0);
     match posters.iter_mut().next() {
         Some((_, mut sprite, mut t)) => {
             if sprite.image != handle {
@@ -144,7 +189,12 @@ fn poster(
         None => {
             commands.spawn((
                 Poster,
-                Sprite { image: handle, custom_size: Some(Vec2::splat(size)), color: Color::srgba(1.0, 1.0, 1.0, 0.85), ..default() },
+                Sprite {
+                    image: handle,
+                    custom_size: Some(Vec2::splat(size)),
+                    color: Color::srgba(1.0, 1.0, 1.0, 0.85),
+                    ..default()
+                },
                 Transform::from_translation(at),
             ));
         }

@@ -25,14 +25,25 @@ enum Ctl {
 }
 
 enum Msg {
-    Ready { series: Vec<&'static str>, log_scale: bool, image: Option<(Vec<u8>, u32, u32)> },
+    Ready {
+        series: Vec<&'static str>,
+        log_scale: bool,
+        image: Option<(Vec<u8>, u32, u32)>,
+    },
     Report(Report),
     Error(String),
 }
 
 enum Driver {
-    Thread { tx: Sender<Ctl>, rx: Receiver<Msg> },
-    Inline { factory: Factory, job: Option<Box<dyn Job>>, budget: Duration },
+    Thread {
+        tx: Sender<Ctl>,
+        rx: Receiver<Msg>,
+    },
+    Inline {
+        factory: Factory,
+        job: Option<Box<dyn Job>>,
+        budget: Duration,
+    },
 }
 
 /// One training job as the app sees it.
@@ -93,7 +104,14 @@ impl JobState {
 
     /// A job stepped on the main thread within `budget` per frame (wasm, tests).
     pub fn inline(name: &str, factory: Factory, budget: Duration) -> Self {
-        Self::new(name, Driver::Inline { factory, job: None, budget })
+        Self::new(
+            name,
+            Driver::Inline {
+                factory,
+                job: None,
+                budget,
+            },
+        )
     }
 
     pub fn steps_per_second(&self) -> f64 {
@@ -196,7 +214,11 @@ impl JobState {
                 }
                 for m in msgs {
                     match m {
-                        Msg::Ready { series, log_scale, image } => self.ready(series, log_scale, image),
+                        Msg::Ready {
+                            series,
+                            log_scale,
+                            image,
+                        } => self.ready(series, log_scale, image),
                         Msg::Report(r) => self.absorb(r),
                         Msg::Error(e) => {
                             self.error = Some(e);
@@ -248,7 +270,11 @@ fn worker(factory: Factory, ctl: Receiver<Ctl>, out: Sender<Msg>) {
     let build = |out: &Sender<Msg>| -> Option<Box<dyn Job>> {
         match factory() {
             Ok(job) => {
-                let _ = out.send(Msg::Ready { series: job.series(), log_scale: job.log_scale(), image: job.image() });
+                let _ = out.send(Msg::Ready {
+                    series: job.series(),
+                    log_scale: job.log_scale(),
+                    image: job.image(),
+                });
                 Some(job)
             }
             Err(e) => {
@@ -343,14 +369,22 @@ fn poll_jobs(mut trainings: ResMut<Trainings>, images: Option<ResMut<Assets<Imag
         seen[k] = job.image_version;
         let Some((grey, w, h)) = &job.last_image else { continue };
         let rgba = grey_to_rgba(grey);
-        let fits = job.image.as_ref().and_then(|h| images.get(h)).is_some_and(|img| img.width() == *w && img.height() == *h);
+        let fits = job
+            .image
+            .as_ref()
+            .and_then(|h| images.get(h))
+            .is_some_and(|img| img.width() == *w && img.height() == *h);
         if fits {
             if let Some(mut img) = job.image.as_ref().and_then(|h| images.get_mut(h)) {
                 img.data = Some(rgba);
             }
         } else {
             let mut img = Image::new(
-                Extent3d { width: *w, height: *h, depth_or_array_layers: 1 },
+                Extent3d {
+                    width: *w,
+                    height: *h,
+                    depth_or_array_layers: 1,
+                },
                 TextureDimension::D2,
                 rgba,
                 TextureFormat::Rgba8UnormSrgb,

@@ -41,10 +41,17 @@ fn basics(epochs: usize) -> Factory {
 fn threaded_job_progresses_pauses_and_resets() {
     let mut app = app_with(JobState::threaded("Tensor basics", basics(100_000)));
     job(&mut app).set_running(true);
-    assert!(update_until(&mut app, 60.0, |a| job(a).steps >= 30), "the job must make progress");
+    assert!(
+        update_until(&mut app, 60.0, |a| job(a).steps >= 30),
+        "the job must make progress"
+    );
     let j = job(&mut app);
     assert_eq!(j.series.len(), 3);
-    assert!(j.history.iter().all(|h| !h.is_empty() && h.iter().all(|p| p[1].is_finite())));
+    assert!(
+        j.history
+            .iter()
+            .all(|h| !h.is_empty() && h.iter().all(|p| p[1].is_finite()))
+    );
     let first = j.history[0][0][1];
     // Pause: after in-flight reports land, nothing moves.
     j.set_running(false);
@@ -58,7 +65,10 @@ fn threaded_job_progresses_pauses_and_resets() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(job(&mut app).steps, paused_at, "a paused job does not step");
-    assert!(job(&mut app).history[0].last().unwrap()[1] < first, "the loss went down");
+    assert!(
+        job(&mut app).history[0].last().unwrap()[1] < first,
+        "the loss went down"
+    );
     // Reset: back to the start, then it runs again from step 1.
     job(&mut app).reset();
     app.update();
@@ -68,7 +78,10 @@ fn threaded_job_progresses_pauses_and_resets() {
     assert!(update_until(&mut app, 60.0, |a| job(a).steps >= 3));
     let h = &job(&mut app).history[0];
     assert_eq!(h[0][0], 1.0, "the history restarts at step 1");
-    assert!((h[0][1] - first).abs() <= 1e-6 * first.abs(), "the same initial loss after reset");
+    assert!(
+        (h[0][1] - first).abs() <= 1e-6 * first.abs(),
+        "the same initial loss after reset"
+    );
 }
 
 #[test]
@@ -88,7 +101,10 @@ fn a_diverging_run_is_reported_stops_and_the_app_keeps_running() {
     app.update();
     job(&mut app).command(Command::SetLr(1.0)); // absurd for this problem
     job(&mut app).set_running(true);
-    assert!(update_until(&mut app, 60.0, |a| job(a).diverged), "divergence is reported");
+    assert!(
+        update_until(&mut app, 60.0, |a| job(a).diverged),
+        "divergence is reported"
+    );
     assert!(!job(&mut app).running);
     // Start is refused until a reset; the app goes on updating.
     job(&mut app).set_running(true);
@@ -104,14 +120,26 @@ fn a_diverging_run_is_reported_stops_and_the_app_keeps_running() {
 #[test]
 fn dcgan_samples_land_in_an_image_asset_and_change() {
     let factory: Factory = Arc::new(|| {
-        let cfg = DcganConfig { batch: 16, ..DcganConfig::default() };
+        let cfg = DcganConfig {
+            batch: 16,
+            ..DcganConfig::default()
+        };
         Ok(Box::new(DcganJob::new(cfg, 1)?) as Box<dyn Job>)
     });
     let mut app = app_with(JobState::threaded("DCGAN", factory));
-    assert!(update_until(&mut app, 120.0, |a| job(a).image.is_some()), "the initial samples are shown");
+    assert!(
+        update_until(&mut app, 120.0, |a| job(a).image.is_some()),
+        "the initial samples are shown"
+    );
     let pixels = |app: &mut App| {
         let h = job(app).image.clone().unwrap();
-        app.world().resource::<Assets<Image>>().get(&h).unwrap().data.clone().unwrap()
+        app.world()
+            .resource::<Assets<Image>>()
+            .get(&h)
+            .unwrap()
+            .data
+            .clone()
+            .unwrap()
     };
     let before = pixels(&mut app);
     job(&mut app).set_running(true);
