@@ -32,6 +32,8 @@ enum Command {
     Basics(BasicsArgs),
     /// The Path-SGD paper's Fig. 2: SGD, AdaGrad, Path-SGD on balanced and unbalanced nets.
     PathSgd(PathSgdArgs),
+    /// Render the scene off-screen (no window) into an animated GIF or numbered PNGs.
+    Record(RecordArgs),
     /// Open the tank (needs a display, e.g. Xvfb), run some frames, save one as PNG, exit.
     Screenshot(ScreenshotArgs),
     /// Train the seed's DCGAN; per epoch: CSV row, sample grid, interpolation strip, checkpoint.
@@ -78,6 +80,30 @@ struct ClassifierArgs {
     /// Where to write the weights (the shipped copy is assets/classifier.bin).
     #[arg(long, default_value = "out/classifier.bin")]
     out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct RecordArgs {
+    /// tank (the school) or training (the school with the trainings and the GAN poster).
+    #[arg(long, default_value = "tank")]
+    scene: shoal::scene::record::RecordScene,
+    #[arg(long, default_value_t = 300)]
+    fish: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 60)]
+    frames: usize,
+    #[arg(long, default_value_t = 20)]
+    fps: u32,
+    /// Frame size WxH.
+    #[arg(long, default_value = "640x360")]
+    size: String,
+    /// Frames rendered before recording starts.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// FILE.gif, or DIR/ for frame_0000.png, frame_0001.png, ...
+    #[arg(long)]
+    out: String,
 }
 
 #[derive(Args, Debug)]
@@ -255,6 +281,7 @@ fn main() -> ExitCode {
         Some(Command::Classifier(args)) => classifier(&args),
         Some(Command::Dcgan(args)) => dcgan(&args),
         Some(Command::Screenshot(args)) => screenshot(&args),
+        Some(Command::Record(args)) => record(&args),
         Some(Command::PathSgd(args)) => path_sgd(&args),
         Some(Command::Bench(BenchCommand::Dcgan(args))) => bench_dcgan(&args),
         Some(Command::Bench(BenchCommand::PathSgd(args))) => {
@@ -750,5 +777,50 @@ fn bench_dcgan(args: &DcganBenchArgs) -> Result<()> {
         "ms_per_iter_min": times[0],
     });
     println!("{json}");
+    Ok(())
+}
+
+/// Turns Bevy's "no GPU" panic into a clear message (the panic is still caught as an error).
+fn quiet_no_adapter_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info.to_string();
+        if msg.contains("Unable to find a GPU") || msg.contains("No possible adapter") {
+            eprintln!(
+                "shoal: error: no graphics adapter found. Install a Vulkan driver \
+                 (on Debian/Ubuntu: apt-get install libvulkan1 mesa-vulkan-drivers)"
+            );
+        } else {
+            default(info);
+        }
+    }));
+}
+
+fn record(args: &RecordArgs) -> Result<()> {
+    use shoal::scene::record::{Output, RecordOptions, parse_size, render_frames, write_frames};
+    let opts = RecordOptions {
+        scene: args.scene,
+        fish: args.fish,
+        seed: args.seed,
+        frames: args.frames,
+        fps: args.fps,
+        size: parse_size(&args.size)?,
+        out: Output::parse(&args.out)?,
+        warmup: args.warmup,
+    };
+    opts.validate()?;
+    quiet_no_adapter_panics();
+    let bar = progress_bar(opts.frames as u64, "record");
+    let frames = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        render_frames(&opts, |n| bar.set_position(n as u64))
+    }))
+    .map_err(|_| anyhow::anyhow!("rendering failed (see the message above)"))??;
+    bar.finish_and_clear();
+    let written = write_frames(&opts, &frames)?;
+    println!(
+        "wrote {} frame(s) to {}",
+        frames.len(),
+        written.first().map(|p| p.display().to_string()).unwrap_or_default()
+    );
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod capture;
 pub mod controls;
 pub mod diagnostics;
+pub mod record;
 pub mod tank;
 pub mod train_ui;
 pub mod training;

@@ -59,12 +59,21 @@ impl Plugin for TankPlugin {
     }
 }
 
-fn setup(mut commands: Commands, mut images: ResMut<Assets<Image>>) {
+/// Render the tank into this image instead of a window (the headless recorder).
+#[derive(Resource, Clone)]
+pub struct TankTarget(pub Handle<Image>);
+
+fn setup(mut commands: Commands, mut images: ResMut<Assets<Image>>, target: Option<Res<TankTarget>>) {
     let art = TankArt {
         fish: images.add(fish_image()),
         water: images.add(water_image()),
     };
-    commands.spawn((Camera2d, TankCamera));
+    let camera = commands.spawn((Camera2d, TankCamera)).id();
+    if let Some(t) = target {
+        commands
+            .entity(camera)
+            .insert(bevy::camera::RenderTarget::from(t.0.clone()));
+    }
     commands.spawn((
         Water,
         Sprite::from_image(art.water.clone()),

@@ -35,7 +35,16 @@ impl Plugin for TrainUiPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<TrainUi>()
             .add_systems(EguiPrimaryContextPass, training_panels)
-            .add_systems(Update, poster);
+            .add_plugins(PosterPlugin);
+    }
+}
+
+/// Only the DCGAN poster (no panels): used by the recorder.
+pub struct PosterPlugin;
+
+impl Plugin for PosterPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Update, poster);
     }
 }
 

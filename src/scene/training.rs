@@ -39,10 +39,14 @@ enum Driver {
         tx: Sender<Ctl>,
         rx: Receiver<Msg>,
     },
+    /// Steps on the main thread: within `budget` per frame, or exactly `per_frame` steps
+    /// per frame on average (deterministic, for recordings).
     Inline {
         factory: Factory,
         job: Option<Box<dyn Job>>,
         budget: Duration,
+        per_frame: Option<f64>,
+        acc: f64,
     },
 }
 
@@ -110,8 +114,23 @@ impl JobState {
                 factory,
                 job: None,
                 budget,
+                per_frame: None,
+                acc: 0.0,
             },
         )
+    }
+
+    /// A job stepped on the main thread, `per_frame` steps per frame on average (e.g. 0.25 =
+    /// one step every fourth frame): the same frames give the same steps.
+    pub fn stepped(name: &str, factory: Factory, per_frame: f64) -> Self {
+        let driver = Driver::Inline {
+            factory,
+            job: None,
+            budget: Duration::ZERO,
+            per_frame: Some(per_frame),
+            acc: 0.0,
+        };
+        Self::new(name, driver)
     }
 
     pub fn steps_per_second(&self) -> f64 {
@@ -227,7 +246,13 @@ impl JobState {
                     }
                 }
             }
-            Driver::Inline { factory, job, budget } => {
+            Driver::Inline {
+                factory,
+                job,
+                budget,
+                per_frame,
+                acc,
+            } => {
                 let budget = *budget;
                 let mut ready = None;
                 if job.is_none() {
@@ -244,14 +269,30 @@ impl JobState {
                 }
                 let mut reports = Vec::new();
                 if let (true, Some(j)) = (self.running, job.as_mut()) {
-                    // At least one step per frame, then as many as fit the budget.
-                    let start = Instant::now();
-                    loop {
-                        let r = j.step();
-                        let stop = r.diverged || r.finished;
-                        reports.push(r);
-                        if stop || start.elapsed() >= budget {
-                            break;
+                    match per_frame {
+                        Some(n) => {
+                            *acc += *n;
+                            while *acc >= 1.0 {
+                                *acc -= 1.0;
+                                let r = j.step();
+                                let stop = r.diverged || r.finished;
+                                reports.push(r);
+                                if stop {
+                                    break;
+                                }
+                            }
+                        }
+                        None => {
+                            // At least one step per frame, then as many as fit the budget.
+                            let start = Instant::now();
+                            loop {
+                                let r = j.step();
+                                let stop = r.diverged || r.finished;
+                                reports.push(r);
+                                if stop || start.elapsed() >= budget {
+                                    break;
+                                }
+                            }
                         }
                     }
                 }
