@@ -137,6 +137,16 @@ impl<E: ElementConversion> ToF32 for E {
     }
 }
 
+/// The problem's x, y, W1, W2 as tensors on `dev`.
+fn tensors<B: Backend>(p: &Problem, dev: &B::Device) -> [Tensor<B, 2>; 4] {
+    [
+        tensor(p.x.clone(), [N, D_IN], dev),
+        tensor(p.y.clone(), [N, D_OUT], dev),
+        tensor(p.w1.clone(), [D_IN, HIDDEN], dev),
+        tensor(p.w2.clone(), [HIDDEN, D_OUT], dev),
+    ]
+}
+
 /// Method 1: hand-written backward pass on the plain backend.
 pub struct ByHand<B: Backend> {
     x: Tensor<B, 2>,
@@ -149,11 +159,12 @@ pub struct ByHand<B: Backend> {
 
 impl<B: Backend> ByHand<B> {
     pub fn new(p: &Problem, lr: f64, dev: &B::Device) -> Self {
+        let [x, y, w1, w2] = tensors(p, dev);
         Self {
-            x: tensor(p.x.clone(), [N, D_IN], dev),
-            y: tensor(p.y.clone(), [N, D_OUT], dev),
-            w1: tensor(p.w1.clone(), [D_IN, HIDDEN], dev),
-            w2: tensor(p.w2.clone(), [HIDDEN, D_OUT], dev),
+            x,
+            y,
+            w1,
+            w2,
             lr,
             epoch: 0,
         }
@@ -186,11 +197,12 @@ pub struct ByAutodiff<B: AutodiffBackend> {
 
 impl<B: AutodiffBackend> ByAutodiff<B> {
     pub fn new(p: &Problem, lr: f64, dev: &B::Device) -> Self {
+        let [x, y, w1, w2] = tensors(p, dev);
         Self {
-            x: tensor(p.x.clone(), [N, D_IN], dev),
-            y: tensor(p.y.clone(), [N, D_OUT], dev),
-            w1: tensor(p.w1.clone(), [D_IN, HIDDEN], dev),
-            w2: tensor(p.w2.clone(), [HIDDEN, D_OUT], dev),
+            x,
+            y,
+            w1,
+            w2,
             lr,
             epoch: 0,
         }
@@ -252,16 +264,19 @@ pub struct ByModule<B: AutodiffBackend> {
     pub epoch: usize,
 }
 
-/// SGD as the seed configures it: momentum 0.8, Nesterov, dampening 0 (burn's default is 0.1),
-/// weight decay 1e-8.
+/// The seed's momentum: 0.8, Nesterov, dampening 0 (burn's default dampening is 0.1,
+/// PyTorch's 0).
+pub fn seed_momentum() -> MomentumConfig {
+    MomentumConfig::new()
+        .with_momentum(0.8)
+        .with_dampening(0.0)
+        .with_nesterov(true)
+}
+
+/// SGD as the seed configures it for this net: the seed's momentum, weight decay 1e-8.
 pub fn seed_sgd() -> SgdConfig {
     SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new()
-                .with_momentum(0.8)
-                .with_dampening(0.0)
-                .with_nesterov(true),
-        ))
+        .with_momentum(Some(seed_momentum()))
         .with_weight_decay(Some(WeightDecayConfig::new(1e-8)))
 }
 

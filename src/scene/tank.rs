@@ -202,19 +202,7 @@ pub fn fish_image() -> Image {
             data[i..i + 4].copy_from_slice(&[r, g, b, a]);
         }
     }
-    let mut image = Image::new(
-        Extent3d {
-            width: w as u32,
-            height: h as u32,
-            depth_or_array_layers: 1,
-        },
-        TextureDimension::D2,
-        data,
-        TextureFormat::Rgba8UnormSrgb,
-        RenderAssetUsages::RENDER_WORLD,
-    );
-    image.sampler = ImageSampler::linear();
-    image
+    rgba_image(w as u32, h as u32, data)
 }
 
 /// Water: a vertical gradient, lighter at the surface, with sand at the bottom.
@@ -237,10 +225,15 @@ pub fn water_image() -> Image {
             data[i..i + 4].copy_from_slice(&[(r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8, 255]);
         }
     }
+    rgba_image(w as u32, h as u32, data)
+}
+
+/// A linear-filtered sRGB RGBA image living on the GPU only.
+fn rgba_image(w: u32, h: u32, data: Vec<u8>) -> Image {
     let mut image = Image::new(
         Extent3d {
-            width: w as u32,
-            height: h as u32,
+            width: w,
+            height: h,
             depth_or_array_layers: 1,
         },
         TextureDimension::D2,

@@ -12,7 +12,6 @@ use crate::learn::data::{Digits, PIXELS, SIDE, batch_tensors};
 use crate::learn::rng::Rng64;
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::momentum::MomentumConfig;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
@@ -81,12 +80,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Opt<B, M> {
         match kind {
             OptimizerKind::Sgd => Opt::Sgd(
                 SgdConfig::new()
-                    .with_momentum(Some(
-                        MomentumConfig::new()
-                            .with_momentum(0.8)
-                            .with_dampening(0.0)
-                            .with_nesterov(true),
-                    ))
+                    .with_momentum(Some(crate::learn::basics::seed_momentum()))
                     .init(),
             ),
             OptimizerKind::Adam => Opt::Adam(
