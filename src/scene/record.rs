@@ -190,32 +190,52 @@ pub fn render_frames(opts: &RecordOptions, mut progress: impl FnMut(usize)) -> a
     });
     app.finish();
     app.cleanup();
-    let want = opts.warmup + opts.frames;
-    let mut updates = 0;
-    while frames.lock().expect("frame sink").len() < want {
+    // Each frame: one update that advances virtual time by 1/fps (the school steps, the
+    // trainings step), then frozen updates until a read-back image that surely shows this
+    // state arrives. Read-backs lag a frame or two behind; waiting makes frames exact.
+    let dt = Duration::from_secs_f64(1.0 / opts.fps as f64);
+    let set_clock = |app: &mut App, advance: bool| {
+        app.insert_resource(TimeUpdateStrategy::ManualDuration(if advance {
+            dt
+        } else {
+            Duration::ZERO
+        }));
+        app.insert_resource(crate::scene::training::FreezeTraining(!advance));
+    };
+    let mut raw = Vec::with_capacity(opts.frames);
+    for k in 0..opts.warmup + opts.frames {
+        set_clock(&mut app, true);
         app.update();
-        updates += 1;
-        progress(
-            frames
-                .lock()
-                .expect("frame sink")
-                .len()
-                .saturating_sub(opts.warmup)
-                .min(opts.frames),
-        );
-        anyhow::ensure!(
-            updates < want * 4 + 100,
-            "the renderer delivered no frames (is a graphics adapter available?)"
-        );
+        set_clock(&mut app, false);
+        for _ in 0..3 {
+            app.update();
+        }
+        let seen = frames.lock().expect("frame sink").len();
+        let mut tries = 0;
+        while frames.lock().expect("frame sink").len() == seen {
+            app.update();
+            tries += 1;
+            anyhow::ensure!(
+                tries < 200,
+                "the renderer delivered no frames (is a graphics adapter available?)"
+            );
+        }
+        let last = frames
+            .lock()
+            .expect("frame sink")
+            .drain(..)
+            .last()
+            .expect("a frame arrived");
+        if k >= opts.warmup {
+            raw.push(last);
+            progress(raw.len());
+        }
     }
-    let raw = std::mem::take(&mut *frames.lock().expect("frame sink"));
     // Rows are padded to 256 bytes in the readback buffer.
     let row = (w * 4) as usize;
     let padded = row.div_ceil(256) * 256;
     Ok(raw
         .into_iter()
-        .skip(opts.warmup)
-        .take(opts.frames)
         .map(|f| {
             if padded == row {
                 f

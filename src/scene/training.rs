@@ -384,12 +384,20 @@ impl Trainings {
     }
 }
 
+/// While true, jobs are not polled or stepped (the recorder holds the scene still while it
+/// waits for a frame).
+#[derive(Resource, Default, Clone, Copy)]
+pub struct FreezeTraining(pub bool);
+
 /// Drains reports and keeps each job's image asset in step with its latest picture.
 pub struct TrainingPlugin;
 
 impl Plugin for TrainingPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<Trainings>().add_systems(Update, poll_jobs);
+        app.init_resource::<Trainings>().add_systems(
+            Update,
+            poll_jobs.run_if(|f: Option<Res<FreezeTraining>>| f.is_none_or(|f| !f.0)),
+        );
     }
 }
 
