@@ -44,20 +44,55 @@ impl JobKind {
         }
     }
 
-    /// The job as a factory (it is built on the job's own thread, and again on reset).
-    pub fn factory(self) -> training::Factory {
+    /// The job as a factory (it is built on the job's own thread, and again on reset, with
+    /// the settings of that moment).
+    pub fn factory(self, settings: SharedSettings) -> training::Factory {
         use crate::learn::live::{BasicsJob, DcganJob, Job, PathSgdJob};
+        let get = move || *settings.0.lock().unwrap_or_else(|e| e.into_inner());
         match self {
             JobKind::Basics => std::sync::Arc::new(|| Ok(Box::new(BasicsJob::new(0, 1000)) as Box<dyn Job>)),
-            JobKind::PathSgd => {
-                std::sync::Arc::new(|| Ok(Box::new(PathSgdJob::new(256, 100, 2.0, 1)?) as Box<dyn Job>))
-            }
-            JobKind::Dcgan => std::sync::Arc::new(|| {
-                Ok(Box::new(DcganJob::new(crate::learn::dcgan::DcganConfig::default(), 5)?) as Box<dyn Job>)
+            JobKind::PathSgd => std::sync::Arc::new(move || {
+                let s = get();
+                Ok(Box::new(PathSgdJob::new(s.path_sgd_hidden, s.path_sgd_batch, s.path_sgd_p, 1)?) as Box<dyn Job>)
+            }),
+            JobKind::Dcgan => std::sync::Arc::new(move || {
+                let s = get();
+                let cfg = crate::learn::dcgan::DcganConfig {
+                    batch: s.dcgan_batch,
+                    optimizer: s.dcgan_optimizer,
+                    ..Default::default()
+                };
+                Ok(Box::new(DcganJob::new(cfg, 5)?) as Box<dyn Job>)
             }),
         }
     }
 }
+
+/// Hyper-parameters the panels edit; a job picks them up when it is (re)built on Reset.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JobSettings {
+    pub path_sgd_p: f64,
+    pub path_sgd_batch: usize,
+    pub path_sgd_hidden: usize,
+    pub dcgan_batch: usize,
+    pub dcgan_optimizer: crate::learn::dcgan::OptimizerKind,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            path_sgd_p: 2.0,
+            path_sgd_batch: 100,
+            path_sgd_hidden: 256,
+            dcgan_batch: 128,
+            dcgan_optimizer: crate::learn::dcgan::OptimizerKind::Sgd,
+        }
+    }
+}
+
+/// The settings, shared between the panels and the jobs' threads.
+#[derive(Resource, Clone, Default)]
+pub struct SharedSettings(pub std::sync::Arc<std::sync::Mutex<JobSettings>>);
 
 /// How the app starts.
 #[derive(Clone, Debug)]
@@ -143,13 +178,16 @@ pub fn add_tank(app: &mut App, opts: &AppOptions) {
 
 /// The training jobs (each on its own worker thread) and the system that drains them.
 pub fn add_training(app: &mut App, opts: &AppOptions) {
+    let settings = SharedSettings::default();
     let mut t = training::Trainings::default();
     for &k in &opts.jobs {
-        let mut job = training::JobState::threaded(k.name(), k.factory());
+        let mut job = training::JobState::threaded(k.name(), k.factory(settings.clone()));
         if opts.autostart {
             job.set_running(true);
         }
         t.jobs.push(job);
     }
-    app.insert_resource(t).add_plugins(training::TrainingPlugin);
+    app.insert_resource(t)
+        .insert_resource(settings)
+        .add_plugins(training::TrainingPlugin);
 }

@@ -165,7 +165,7 @@ pub fn render_frames(opts: &RecordOptions, mut progress: impl FnMut(usize)) -> a
                 });
                 f
             } else {
-                kind.factory()
+                kind.factory(crate::scene::SharedSettings::default())
             };
             let mut job = JobState::stepped(kind.name(), factory, per_frame);
             job.set_running(true);

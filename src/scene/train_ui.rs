@@ -48,10 +48,42 @@ impl Plugin for PosterPlugin {
     }
 }
 
+fn settings_ui(ui: &mut egui::Ui, name: &str, settings: &crate::scene::SharedSettings) {
+    let mut s = *settings.0.lock().unwrap_or_else(|e| e.into_inner());
+    let before = s;
+    match name {
+        "Path-SGD" => {
+            ui.horizontal(|ui| {
+                ui.label("p");
+                ui.add(egui::DragValue::new(&mut s.path_sgd_p).range(1.0..=8.0).speed(0.1));
+                ui.label("batch");
+                ui.add(egui::DragValue::new(&mut s.path_sgd_batch).range(2..=1000));
+                ui.label("hidden");
+                ui.add(egui::DragValue::new(&mut s.path_sgd_hidden).range(8..=4000));
+                ui.weak("(on Reset)");
+            });
+        }
+        "DCGAN" => {
+            ui.horizontal(|ui| {
+                ui.label("batch");
+                ui.add(egui::DragValue::new(&mut s.dcgan_batch).range(2..=512));
+                ui.radio_value(&mut s.dcgan_optimizer, crate::learn::dcgan::OptimizerKind::Sgd, "SGD");
+                ui.radio_value(&mut s.dcgan_optimizer, crate::learn::dcgan::OptimizerKind::Adam, "Adam");
+                ui.weak("(on Reset)");
+            });
+        }
+        _ => {}
+    }
+    if s != before {
+        *settings.0.lock().unwrap_or_else(|e| e.into_inner()) = s;
+    }
+}
+
 fn training_panels(
     mut contexts: EguiContexts,
     mut trainings: ResMut<Trainings>,
     mut ui_state: ResMut<TrainUi>,
+    settings: Option<Res<crate::scene::SharedSettings>>,
 ) -> Result {
     // Texture ids for job images first (needs `contexts` mutably).
     let textures: Vec<Option<egui::TextureId>> = trainings
@@ -77,6 +109,9 @@ fn training_panels(
                 egui::CollapsingHeader::new(job.name.clone())
                     .default_open(k == 0)
                     .show(ui, |ui| {
+                        if let Some(s) = &settings {
+                            settings_ui(ui, &job.name, s);
+                        }
                         job_panel(ui, job, textures.get(k).copied().flatten(), &mut ui_state);
                     });
             }
