@@ -313,6 +313,7 @@ fn app_options(args: &RunArgs) -> Result<AppOptions> {
         "--steps-per-second must be a positive number, got {}",
         args.steps_per_second
     );
+    anyhow::ensure!(args.fish <= MAX_APP_FISH, "--fish must be at most {MAX_APP_FISH}, got {}", args.fish);
     if let Some(sec) = args.seconds {
         anyhow::ensure!(
             sec.is_finite() && sec > 0.0,
@@ -362,8 +363,14 @@ fn screenshot(args: &ScreenshotArgs) -> Result<()> {
     exit_result(app.run())
 }
 
+/// Most fish the app will spawn (the panel allows 200,000).
+const MAX_APP_FISH: usize = 2_000_000;
+/// Most fish the headless benchmark will simulate.
+const MAX_BENCH_FISH: usize = 20_000_000;
+
 fn bench_boids(args: &BoidBenchArgs) -> Result<()> {
     anyhow::ensure!(args.fish > 0, "--fish must be at least 1");
+    anyhow::ensure!(args.fish <= MAX_BENCH_FISH, "--fish must be at most {MAX_BENCH_FISH}, got {}", args.fish);
     let (width, height) = if args.seed_density {
         BoidParams::field_for_seed_density(args.fish)
     } else {
@@ -798,6 +805,7 @@ fn quiet_no_adapter_panics() {
 
 fn record(args: &RecordArgs) -> Result<()> {
     use shoal::scene::record::{Output, RecordOptions, parse_size, render_frames, write_frames};
+    anyhow::ensure!(args.fish <= MAX_APP_FISH, "--fish must be at most {MAX_APP_FISH}, got {}", args.fish);
     let opts = RecordOptions {
         scene: args.scene,
         fish: args.fish,

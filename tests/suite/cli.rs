@@ -39,6 +39,7 @@ fn bad_bench_values_are_clear_errors() {
         (vec!["--avoid", "150"], "must not exceed vision"),
         (vec!["--steps", "0"], "--steps"),
         (vec!["--threads", "0"], "--threads"),
+        (vec!["--fish", "999999999"], "at most"),
         (vec!["--width=-5"], "width must be greater than 0"),
     ] {
         let mut all = vec!["bench", "boids", "--steps", "1"];
