@@ -313,7 +313,11 @@ fn app_options(args: &RunArgs) -> Result<AppOptions> {
         "--steps-per-second must be a positive number, got {}",
         args.steps_per_second
     );
-    anyhow::ensure!(args.fish <= MAX_APP_FISH, "--fish must be at most {MAX_APP_FISH}, got {}", args.fish);
+    anyhow::ensure!(
+        args.fish <= MAX_APP_FISH,
+        "--fish must be at most {MAX_APP_FISH}, got {}",
+        args.fish
+    );
     if let Some(sec) = args.seconds {
         anyhow::ensure!(
             sec.is_finite() && sec > 0.0,
@@ -370,7 +374,11 @@ const MAX_BENCH_FISH: usize = 20_000_000;
 
 fn bench_boids(args: &BoidBenchArgs) -> Result<()> {
     anyhow::ensure!(args.fish > 0, "--fish must be at least 1");
-    anyhow::ensure!(args.fish <= MAX_BENCH_FISH, "--fish must be at most {MAX_BENCH_FISH}, got {}", args.fish);
+    anyhow::ensure!(
+        args.fish <= MAX_BENCH_FISH,
+        "--fish must be at most {MAX_BENCH_FISH}, got {}",
+        args.fish
+    );
     let (width, height) = if args.seed_density {
         BoidParams::field_for_seed_density(args.fish)
     } else {
@@ -805,7 +813,11 @@ fn quiet_no_adapter_panics() {
 
 fn record(args: &RecordArgs) -> Result<()> {
     use shoal::scene::record::{Output, RecordOptions, parse_size, render_frames, write_frames};
-    anyhow::ensure!(args.fish <= MAX_APP_FISH, "--fish must be at most {MAX_APP_FISH}, got {}", args.fish);
+    anyhow::ensure!(
+        args.fish <= MAX_APP_FISH,
+        "--fish must be at most {MAX_APP_FISH}, got {}",
+        args.fish
+    );
     let opts = RecordOptions {
         scene: args.scene,
         fish: args.fish,

@@ -3,10 +3,11 @@
 
 use crate::boids::plugin::Fish;
 use crate::scene::training::Trainings;
+use bevy::platform::time::Instant;
 use bevy::prelude::*;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct DiagnosticsPlugin {
     /// Where to append the JSON lines (stdout when `None`).

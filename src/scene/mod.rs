@@ -155,7 +155,7 @@ pub fn build_app(opts: &AppOptions) -> App {
     if let Some(s) = opts.seconds {
         app.insert_resource(diagnostics::RunFor(
             std::time::Duration::from_secs_f64(s),
-            std::time::Instant::now(),
+            bevy::platform::time::Instant::now(),
         ));
         if opts.diagnostics.is_none() {
             app.add_plugins(diagnostics::DiagnosticsPlugin { out: None, every: 1e9 });
@@ -181,7 +181,15 @@ pub fn add_training(app: &mut App, opts: &AppOptions) {
     let settings = SharedSettings::default();
     let mut t = training::Trainings::default();
     for &k in &opts.jobs {
+        // wasm has no threads: there the jobs step on the main thread within a frame budget.
+        #[cfg(not(target_arch = "wasm32"))]
         let mut job = training::JobState::threaded(k.name(), k.factory(settings.clone()));
+        #[cfg(target_arch = "wasm32")]
+        let mut job = training::JobState::inline(
+            k.name(),
+            k.factory(settings.clone()),
+            std::time::Duration::from_millis(8),
+        );
         if opts.autostart {
             job.set_running(true);
         }

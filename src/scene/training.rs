@@ -6,11 +6,12 @@
 use crate::learn::live::{Command, Job, Report};
 use bevy::asset::RenderAssetUsages;
 use bevy::image::ImageSampler;
+use bevy::platform::time::Instant;
 use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Builds a job (again on reset). Runs on the worker thread.
 pub type Factory = Arc<dyn Fn() -> anyhow::Result<Box<dyn Job>> + Send + Sync>;
