@@ -309,6 +309,12 @@ impl JobState {
 }
 
 fn worker(factory: Factory, ctl: Receiver<Ctl>, out: Sender<Msg>) {
+    // Training yields to the render and simulation threads when the CPU is busy.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: setpriority on this thread's id only changes its scheduling niceness.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+    }
     let build = |out: &Sender<Msg>| -> Option<Box<dyn Job>> {
         match factory() {
             Ok(job) => {
