@@ -1,16 +1,21 @@
 //! Line plots as PNG files (plotters into a pixel buffer, encoded with `png`).
 
 use plotters::prelude::*;
+#[cfg(not(target_arch = "wasm32"))]
 use plotters::style::FontStyle;
 use std::path::Path;
 use std::sync::Once;
 
+#[cfg(not(target_arch = "wasm32"))]
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
+/// Registers the bundled font for plot text (plotters' ab_glyph text; on wasm plotters draws
+/// text through the browser instead and has no registry).
 fn register_font() {
     REGISTER.call_once(|| {
         // The bundled font is valid; if registration ever failed, text would be skipped.
+        #[cfg(not(target_arch = "wasm32"))]
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
 }
