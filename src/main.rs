@@ -431,7 +431,7 @@ fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
 fn basics(args: &BasicsArgs) -> Result<()> {
     use shoal::learn::basics::{self, Method};
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
-    basics::prepare_out_dir(&args.out)?;
+    shoal::util::prepare_out_dir(&args.out)?;
     let bar = progress_bar(args.epochs as u64, "basics");
     let start = std::time::Instant::now();
     let dev = Default::default();
@@ -498,7 +498,7 @@ fn path_sgd(args: &PathSgdArgs) -> Result<()> {
         );
     }
     PathSgd::new(args.p)?;
-    shoal::learn::basics::prepare_out_dir(&args.out)?;
+    shoal::util::prepare_out_dir(&args.out)?;
     let mut train = Digits::load(args.data.as_deref(), Split::Train, None)?;
     if let Some(n) = args.train_limit {
         anyhow::ensure!(n >= 2 * args.batch, "--train-limit must be at least twice the batch");
@@ -610,7 +610,7 @@ fn dcgan(args: &DcganArgs) -> Result<()> {
         "wgpu" => anyhow::bail!("this shoal was built without the `wgpu` feature; use --backend flex"),
         other => anyhow::bail!("unknown --backend '{other}'; use flex or wgpu"),
     }
-    shoal::learn::basics::prepare_out_dir(&args.out)?;
+    shoal::util::prepare_out_dir(&args.out)?;
     let mut train = Digits::load(args.data.as_deref(), Split::Train, args.emnist_split)?;
     if let Some(n) = args.train_limit {
         train.truncate(n);

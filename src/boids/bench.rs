@@ -13,7 +13,7 @@ pub struct BoidBench {
     pub steps: usize,
     pub warmup: usize,
     pub seed: u64,
-    /// Threads that step the fish (1 = everything on the calling thread).
+    /// Compute-pool threads that step the fish (1 = one batch, no parallel split).
     pub threads: usize,
     pub params: BoidParams,
 }

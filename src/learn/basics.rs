@@ -394,17 +394,6 @@ impl Curves {
     }
 }
 
-/// Makes sure `dir` exists and is writable before a long run starts.
-pub fn prepare_out_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("cannot create output directory {}: {e}", dir.display()))?;
-    let probe = dir.join(format!(".shoal-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .map_err(|e| anyhow::anyhow!("output directory {} is not writable: {e}", dir.display()))?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
-}
-
 /// Runs `epochs` epochs of all three methods, calling `progress` after each.
 pub fn run<B: AutodiffBackend>(
     epochs: usize,

@@ -90,10 +90,10 @@ impl Job for BasicsJob {
     }
     fn command(&mut self, cmd: &Command) {
         if let Command::SetLr(lr) = cmd {
-            // The three methods keep their ratio (by hand : autodiff : module = 1 : 1 : 10).
+            // The three methods keep the ratio of their default learning rates.
             self.inner.by_hand.lr = *lr;
-            self.inner.autodiff.lr = *lr;
-            self.inner.module.lr = *lr * 10.0;
+            self.inner.autodiff.lr = *lr * (crate::learn::basics::LR_AUTODIFF / crate::learn::basics::LR_BY_HAND);
+            self.inner.module.lr = *lr * (crate::learn::basics::LR_MODULE / crate::learn::basics::LR_BY_HAND);
         }
     }
 }

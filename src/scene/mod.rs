@@ -62,7 +62,7 @@ impl JobKind {
                     optimizer: s.dcgan_optimizer,
                     ..Default::default()
                 };
-                Ok(Box::new(DcganJob::new(cfg, 5)?) as Box<dyn Job>)
+                Ok(Box::new(DcganJob::new(cfg, s.dcgan_grid_every)?) as Box<dyn Job>)
             }),
         }
     }
@@ -76,6 +76,8 @@ pub struct JobSettings {
     pub path_sgd_hidden: usize,
     pub dcgan_batch: usize,
     pub dcgan_optimizer: crate::learn::dcgan::OptimizerKind,
+    /// DCGAN iterations between sample pictures.
+    pub dcgan_grid_every: u64,
 }
 
 impl Default for JobSettings {
@@ -86,6 +88,7 @@ impl Default for JobSettings {
             path_sgd_hidden: 256,
             dcgan_batch: 128,
             dcgan_optimizer: crate::learn::dcgan::OptimizerKind::Sgd,
+            dcgan_grid_every: 5,
         }
     }
 }

@@ -112,13 +112,11 @@ impl RecordOptions {
                 .to_path_buf(),
             Output::PngDir(d) => d.clone(),
         };
-        if matches!(self.out, Output::PngDir(_)) {
-            std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        // A GIF goes into an existing folder; a frame folder is created.
+        if matches!(self.out, Output::Gif(_)) {
+            anyhow::ensure!(dir.is_dir(), "the folder for --out does not exist: {}", dir.display());
         }
-        anyhow::ensure!(dir.is_dir(), "the folder for --out does not exist: {}", dir.display());
-        let probe = dir.join(format!(".shoal-record-{}", std::process::id()));
-        std::fs::write(&probe, b"").map_err(|e| anyhow::anyhow!("cannot write into {}: {e}", dir.display()))?;
-        let _ = std::fs::remove_file(probe);
+        crate::util::prepare_out_dir(&dir)?;
         Ok(())
     }
 }
@@ -153,20 +151,15 @@ pub fn render_frames(opts: &RecordOptions, mut progress: impl FnMut(usize)) -> a
     if opts.scene == RecordScene::Training {
         // Fixed steps per frame: basics an epoch, Path-SGD a batch, the GAN one step every
         // fourth frame (batch 32) so its poster changes while the fish swim.
+        let settings = crate::scene::SharedSettings::default();
+        {
+            let mut s = settings.0.lock().unwrap_or_else(|e| e.into_inner());
+            s.dcgan_batch = 32;
+            s.dcgan_grid_every = 1;
+        }
         let mut t = Trainings::default();
         for (kind, per_frame) in [(JobKind::Basics, 1.0), (JobKind::PathSgd, 1.0), (JobKind::Dcgan, 0.25)] {
-            let factory = if kind == JobKind::Dcgan {
-                let f: crate::scene::training::Factory = Arc::new(|| {
-                    let cfg = crate::learn::dcgan::DcganConfig {
-                        batch: 32,
-                        ..Default::default()
-                    };
-                    Ok(Box::new(crate::learn::live::DcganJob::new(cfg, 1)?) as Box<dyn crate::learn::live::Job>)
-                });
-                f
-            } else {
-                kind.factory(crate::scene::SharedSettings::default())
-            };
+            let factory = kind.factory(settings.clone());
             let mut job = JobState::stepped(kind.name(), factory, per_frame);
             job.set_running(true);
             t.jobs.push(job);

@@ -270,30 +270,24 @@ impl JobState {
                 }
                 let mut reports = Vec::new();
                 if let (true, Some(j)) = (self.running, job.as_mut()) {
-                    match per_frame {
-                        Some(n) => {
-                            *acc += *n;
-                            while *acc >= 1.0 {
-                                *acc -= 1.0;
-                                let r = j.step();
-                                let stop = r.diverged || r.finished;
-                                reports.push(r);
-                                if stop {
-                                    break;
-                                }
-                            }
+                    // A fixed count per frame (whole steps of the running total), or at least
+                    // one step and then as many as fit the time budget.
+                    let quota = per_frame.map(|n| {
+                        *acc += n;
+                        let k = acc.floor();
+                        *acc -= k;
+                        k as usize
+                    });
+                    let start = Instant::now();
+                    loop {
+                        if quota.is_some_and(|k| reports.len() >= k) {
+                            break;
                         }
-                        None => {
-                            // At least one step per frame, then as many as fit the budget.
-                            let start = Instant::now();
-                            loop {
-                                let r = j.step();
-                                let stop = r.diverged || r.finished;
-                                reports.push(r);
-                                if stop || start.elapsed() >= budget {
-                                    break;
-                                }
-                            }
+                        let r = j.step();
+                        let stop = r.diverged || r.finished;
+                        reports.push(r);
+                        if stop || (quota.is_none() && start.elapsed() >= budget) {
+                            break;
                         }
                     }
                 }
@@ -384,10 +378,6 @@ pub struct Trainings {
 impl Trainings {
     pub fn find(&self, name: &str) -> Option<&JobState> {
         self.jobs.iter().find(|j| j.name == name)
-    }
-
-    pub fn find_mut(&mut self, name: &str) -> Option<&mut JobState> {
-        self.jobs.iter_mut().find(|j| j.name == name)
     }
 }
 

@@ -97,7 +97,7 @@ fn bad_out_dir_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let err = basics::prepare_out_dir(&file.join("sub")).unwrap_err();
+    let err = shoal::util::prepare_out_dir(&file.join("sub")).unwrap_err();
     assert!(err.to_string().contains("cannot create output directory"), "{err}");
-    assert!(basics::prepare_out_dir(&dir.path().join("new/nested")).is_ok());
+    assert!(shoal::util::prepare_out_dir(&dir.path().join("new/nested")).is_ok());
 }
