@@ -296,3 +296,60 @@ fn unbalanced_init_keeps_the_function_but_breaks_the_balance() {
     let norm = |m: &Mlp<CpuAutodiff>| vals(m.layers[0].weight.val()).iter().map(|v| v * v).sum::<f32>().sqrt();
     assert!(norm(&unb) > 5.0 * norm(&net), "incoming weights of picked units grow");
 }
+
+/// Gradients of the cross-entropy of `net` on a fixed batch of 40 digits.
+fn grads_on_batch(net: &Mlp<CpuAutodiff>) -> burn::optim::GradientsParams {
+    let test = Digits::bundled(Split::Test);
+    let idx: Vec<usize> = (0..40).collect();
+    let (x, y) = batch_tensors::<CpuAutodiff>(&test, &idx, &Default::default());
+    let x = x.reshape([40, PIXELS]);
+    let loss = burn::nn::loss::CrossEntropyLossConfig::new()
+        .init(&Default::default())
+        .forward(net.forward(x), y);
+    burn::optim::GradientsParams::from_grads(loss.backward(), net)
+}
+
+#[test]
+fn fused_step_equals_the_burn_ops_step() {
+    let dev = Default::default();
+    // The largest layer first, in the middle and last: each order of the fused passes.
+    for sizes in [
+        vec![PIXELS, 24, 16, 10],
+        vec![PIXELS, 12, 40, 36, 10],
+        vec![PIXELS, 8, 700],
+    ] {
+        for (p, lr) in [(1.0, 20.0), (2.0, 0.5), (3.0, 0.05)] {
+            let net = Mlp::<CpuAutodiff>::balanced(&sizes, 4, &dev);
+            let opt = PathSgd::new(p).unwrap();
+            let fused = opt
+                .step::<CpuAutodiff, _>(lr, net.clone(), grads_on_batch(&net))
+                .unwrap();
+            let plain = opt
+                .step_unfused::<CpuAutodiff, _>(lr, net.clone(), grads_on_batch(&net))
+                .unwrap();
+            let params = |m: &Mlp<CpuAutodiff>, l: usize| {
+                let mut v = vals(m.layers[l].weight.val());
+                v.extend(vals(m.layers[l].bias.as_ref().unwrap().val()));
+                v
+            };
+            for l in 0..sizes.len() - 1 {
+                let before = params(&net, l);
+                let (a, b) = (params(&fused, l), params(&plain, l));
+                let step = |x: &[f32]| x.iter().zip(&before).map(|(x, w)| x - w).collect::<Vec<f32>>();
+                let (sa, sb) = (step(&a), step(&b));
+                let big = sb.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                let w_max = before.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                // A real step (far above f32 rounding of the weights), and the same one.
+                assert!(
+                    big > 1e-4 * w_max,
+                    "{sizes:?} p={p} layer {l}: step {big} vs weights {w_max}"
+                );
+                let d = sa.iter().zip(&sb).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+                assert!(
+                    d <= 1e-3 * big + 4.0 * f32::EPSILON * w_max,
+                    "{sizes:?} p={p} layer {l}: steps differ by {d} (largest step {big})"
+                );
+            }
+        }
+    }
+}

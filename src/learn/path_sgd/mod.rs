@@ -18,6 +18,7 @@
 
 pub mod bench;
 pub mod experiment;
+pub mod fused;
 pub mod mlp;
 
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
@@ -200,11 +201,11 @@ pub fn linear_chain<B: AutodiffBackend, M: AutodiffModule<B>>(
     Ok(c.layers)
 }
 
-/// Per-parameter step scales: a weight's is `lr / gin^(2/p)` (column) times `1 / gout^(2/p)`
-/// (row); a bias's is `lr / gout^(2/p)`.
-enum Divisor<B: Backend> {
-    Weight { col: Tensor<B, 2>, row: Tensor<B, 2> },
-    Bias(Tensor<B, 1>),
+/// Per-parameter step scales: a weight's step is `col[u] * grad[u][v] * row[v]` with
+/// `col = lr / gin^(2/p)` and `row = 1 / gout^(2/p)`; a bias's is `row_lr[v] * grad[v]`.
+enum Scale {
+    Weight { col: Vec<f32>, row: Vec<f32> },
+    Bias(Vec<f32>),
 }
 
 /// The Path-SGD optimizer (stateless apart from `p`).
@@ -221,71 +222,117 @@ impl PathSgd {
         Ok(Self { p })
     }
 
-    /// One update of `module` with `grads` (from `GradientsParams::from_grads`).
+    /// One update of `module` with `grads` (from `GradientsParams::from_grads`). On burn's
+    /// Flex backend the gammas and the update are fused loops over the buffers
+    /// ([`fused`]); on other backends they are burn tensor ops. Both compute the same step.
     pub fn step<B: AutodiffBackend, M: AutodiffModule<B>>(
         &self,
         lr: f64,
         module: M,
         grads: GradientsParams,
     ) -> Result<M, PathSgdError> {
+        self.step_with::<B, M>(lr, module, grads, true)
+    }
+
+    /// [`Self::step`] with burn tensor ops only (what other backends run); for comparisons.
+    pub fn step_unfused<B: AutodiffBackend, M: AutodiffModule<B>>(
+        &self,
+        lr: f64,
+        module: M,
+        grads: GradientsParams,
+    ) -> Result<M, PathSgdError> {
+        self.step_with::<B, M>(lr, module, grads, false)
+    }
+
+    fn step_with<B: AutodiffBackend, M: AutodiffModule<B>>(
+        &self,
+        lr: f64,
+        module: M,
+        grads: GradientsParams,
+        fused: bool,
+    ) -> Result<M, PathSgdError> {
         let layers = linear_chain::<B, M>(&module)?;
-        let g = path_gammas(&layers, self.p);
-        let mut divisors = HashMap::new();
-        for (l, layer) in layers.iter().enumerate() {
-            let [i, o] = layer.w.dims();
-            // gamma = 0 only where the gradient is 0 too. The clamp keeps 1/gamma finite (so
-            // 0 * 1/gamma = 0, never NaN); it only bites for gammas below 1e-15.
-            let floor = 1e-15;
-            let col = pow_two_over_p(g.gin[l].clone(), self.p)
-                .clamp_min(floor)
-                .recip()
-                .reshape([i, 1]);
-            let row = pow_two_over_p(g.gout[l].clone(), self.p).clamp_min(floor).recip();
-            if let Some(id) = layer.w_id {
-                divisors.insert(
-                    id,
-                    Divisor::Weight {
-                        col: col.mul_scalar(lr),
-                        row: row.clone().reshape([1, o]),
-                    },
-                );
+        let pairs: Vec<_> = layers.iter().map(|l| (l.w.clone(), l.b.clone())).collect();
+        let fast = if fused {
+            fused::flex_gammas(&pairs, self.p)
+        } else {
+            None
+        };
+        drop(pairs);
+        let (gin, gout) = match fast {
+            Some(g) => g,
+            None => {
+                let g = path_gammas(&layers, self.p);
+                let read = |v: Vec<Tensor<B::InnerBackend, 1>>| -> Vec<Vec<f32>> {
+                    v.into_iter()
+                        .map(|t| t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data"))
+                        .collect()
+                };
+                (read(g.gin), read(g.gout))
             }
+        };
+        // gamma = 0 only where the gradient is 0 too. The floor keeps 1/gamma finite (so
+        // 0 * 1/gamma = 0, never NaN); it only bites for gammas below 1e-15.
+        let inv = |x: f32, scale: f64| (scale / (x as f64).powf(2.0 / self.p).max(1e-15)) as f32;
+        let mut scales = HashMap::new();
+        for (l, layer) in layers.iter().enumerate() {
+            let row: Vec<f32> = gout[l].iter().map(|&x| inv(x, 1.0)).collect();
             if let Some(id) = layer.b_id {
-                divisors.insert(id, Divisor::Bias(row.mul_scalar(lr)));
+                scales.insert(id, Scale::Bias(row.iter().map(|&r| (r as f64 * lr) as f32).collect()));
+            }
+            if let Some(id) = layer.w_id {
+                let col = gin[l].iter().map(|&x| inv(x, lr)).collect();
+                scales.insert(id, Scale::Weight { col, row });
             }
         }
-        let mut mapper = PathMapper::<B> { divisors, grads };
+        // The chain holds clones of the weights: drop it so the update can work in place.
+        drop(layers);
+        let mut mapper = PathMapper::<B> {
+            scales,
+            grads,
+            fused,
+            _b: std::marker::PhantomData,
+        };
         Ok(module.map(&mut mapper))
     }
 }
 
 struct PathMapper<B: AutodiffBackend> {
-    divisors: HashMap<ParamId, Divisor<B::InnerBackend>>,
+    scales: HashMap<ParamId, Scale>,
     grads: GradientsParams,
+    fused: bool,
+    _b: std::marker::PhantomData<B>,
 }
 
 impl<B: AutodiffBackend> ModuleMapper<B> for PathMapper<B> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, tensor, mapper) = param.consume();
         let grad = self.grads.remove::<B::InnerBackend, D>(id);
-        let tensor = match (grad, self.divisors.get(&id)) {
-            (Some(grad), Some(div)) => {
+        let tensor = match (grad, self.scales.get(&id)) {
+            (Some(grad), Some(scale)) => {
                 let require_grad = tensor.is_require_grad();
-                let shape = grad.shape();
-                let step = match div {
-                    // The outer product as a K = 1 matmul, then one multiply: cheaper than
-                    // two broadcast divisions of the full matrix.
-                    Divisor::Weight { col, row } => {
-                        let [i, o] = [shape[0], shape[1]];
-                        (grad.reshape([i, o]) * col.clone().matmul(row.clone())).reshape(shape)
-                    }
-                    Divisor::Bias(b) => (grad.reshape([shape[0]]) * b.clone()).reshape(shape),
+                let (col, row): (&[f32], &[f32]) = match scale {
+                    Scale::Weight { col, row } => (col, row),
+                    Scale::Bias(row) => (&[1.0], row),
                 };
-                let updated = tensor.inner() - step;
+                let inner = tensor.inner();
+                let updated = match self.fused {
+                    true => fused::update(inner, grad, col, row),
+                    false => Err((inner, grad)),
+                };
+                let updated = updated.unwrap_or_else(|(w, grad)| {
+                    let device = w.device();
+                    let shape = grad.shape();
+                    let (i, o) = (col.len(), row.len());
+                    let c = Tensor::<B::InnerBackend, 1>::from_floats(col, &device).reshape([i, 1]);
+                    let r = Tensor::<B::InnerBackend, 1>::from_floats(row, &device).reshape([1, o]);
+                    // The outer product as a K = 1 matmul, then one multiply.
+                    w - (grad.reshape([i, o]) * c.matmul(r)).reshape(shape)
+                });
                 let t = Tensor::from_inner(updated);
                 if require_grad { t.require_grad() } else { t }
             }
-            _ => tensor,
+            (_, _) => tensor,
         };
         Param::from_mapped_value(id, tensor, mapper)
     }
