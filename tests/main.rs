@@ -21,3 +21,6 @@ mod path_sgd;
 #[cfg(feature = "app")]
 #[path = "suite/training.rs"]
 mod training;
+#[cfg(feature = "app")]
+#[path = "suite/web.rs"]
+mod web;

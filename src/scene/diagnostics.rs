@@ -87,7 +87,7 @@ fn emit(log: &FrameLog, line: &serde_json::Value) {
                 error!("cannot write diagnostics to {}: {e}", path.display());
             }
         }
-        None => println!("{line}"),
+        None => super::web::print_line(&line.to_string()),
     }
 }
 

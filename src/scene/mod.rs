@@ -8,6 +8,7 @@ pub mod tank;
 pub mod train_ui;
 pub mod training;
 pub mod watch;
+pub mod web;
 
 use crate::boids::BoidParams;
 use crate::boids::plugin::BoidsPlugin;
@@ -86,7 +87,8 @@ impl Default for JobSettings {
             path_sgd_p: 2.0,
             path_sgd_batch: 100,
             path_sgd_hidden: 256,
-            dcgan_batch: 128,
+            // A browser frame waits for a whole DCGAN step: keep it small there.
+            dcgan_batch: if cfg!(target_arch = "wasm32") { 16 } else { 128 },
             dcgan_optimizer: crate::learn::dcgan::OptimizerKind::Sgd,
             dcgan_grid_every: 5,
         }
@@ -137,6 +139,11 @@ pub fn build_app(opts: &AppOptions) -> App {
         primary_window: Some(Window {
             title: "shoal — a fish school and live neural-network training".into(),
             resolution: (1280, 720).into(),
+            // In the browser: draw into the page's canvas and follow its size.
+            #[cfg(target_arch = "wasm32")]
+            canvas: Some(web::CANVAS.into()),
+            #[cfg(target_arch = "wasm32")]
+            fit_canvas_to_parent: true,
             ..default()
         }),
         ..default()
@@ -188,11 +195,7 @@ pub fn add_training(app: &mut App, opts: &AppOptions) {
         #[cfg(not(target_arch = "wasm32"))]
         let mut job = training::JobState::threaded(k.name(), k.factory(settings.clone()));
         #[cfg(target_arch = "wasm32")]
-        let mut job = training::JobState::inline(
-            k.name(),
-            k.factory(settings.clone()),
-            std::time::Duration::from_millis(8),
-        );
+        let mut job = training::JobState::inline(k.name(), k.factory(settings.clone()), web::TRAIN_BUDGET);
         if opts.autostart {
             job.set_running(true);
         }

@@ -1,0 +1,43 @@
+//! The browser build's options (its query string), checked on native.
+
+use shoal::scene::web::{MAX_WEB_FISH, options_from_query};
+use shoal::scene::{AppOptions, JobKind};
+
+#[test]
+fn empty_query_gives_the_defaults() {
+    let d = AppOptions::default();
+    for q in ["", "?", "?&"] {
+        let o = options_from_query(q).unwrap();
+        assert_eq!((o.fish, o.seed, o.autostart), (d.fish, d.seed, d.autostart));
+        assert_eq!(o.jobs, d.jobs);
+        assert!(o.diagnostics.is_none() && o.seconds.is_none());
+    }
+}
+
+#[test]
+fn query_sets_every_option() {
+    let o = options_from_query("?fish=500&seed=7&train=dcgan,basics&autostart=1&diagnostics&seconds=2.5").unwrap();
+    assert_eq!(o.fish, 500);
+    assert_eq!(o.seed, 7);
+    assert_eq!(o.jobs, vec![JobKind::Dcgan, JobKind::Basics]);
+    assert!(o.autostart);
+    assert_eq!(o.diagnostics, Some(None));
+    assert_eq!(o.seconds, Some(2.5));
+    let none = options_from_query("train=none&autostart=false").unwrap();
+    assert!(none.jobs.is_empty() && !none.autostart);
+}
+
+#[test]
+fn bad_query_is_refused_with_every_problem_named() {
+    let e = options_from_query("fish=lots&seed=-1&train=gan&autostart=maybe&seconds=0&colour=red").unwrap_err();
+    for word in ["fish", "seed", "'gan'", "autostart", "seconds", "colour"] {
+        assert!(e.contains(word), "{word} missing from: {e}");
+    }
+    let too_many = format!("fish={}", MAX_WEB_FISH + 1);
+    assert!(options_from_query(&too_many).unwrap_err().contains("fish"));
+    assert!(options_from_query("seconds=NaN").is_err());
+    assert_eq!(
+        options_from_query(&format!("fish={MAX_WEB_FISH}")).unwrap().fish,
+        MAX_WEB_FISH
+    );
+}
