@@ -48,8 +48,16 @@ enum Driver {
         budget: Duration,
         per_frame: Option<f64>,
         acc: f64,
+        /// After a frame whose steps overran the budget, no steps until then: a job whose
+        /// single step is longer than the budget (a DCGAN step in the browser) trains at most
+        /// [`INLINE_SHARE`] of the time, and the frames between its steps stay smooth.
+        rest_until: Option<Instant>,
     },
 }
+
+/// The most of the wall time an inline (budgeted) job may spend training when its steps
+/// overrun the frame budget.
+pub const INLINE_SHARE: f64 = 0.4;
 
 /// One training job as the app sees it.
 pub struct JobState {
@@ -117,6 +125,7 @@ impl JobState {
                 budget,
                 per_frame: None,
                 acc: 0.0,
+                rest_until: None,
             },
         )
     }
@@ -130,6 +139,7 @@ impl JobState {
             budget: Duration::ZERO,
             per_frame: Some(per_frame),
             acc: 0.0,
+            rest_until: None,
         };
         Self::new(name, driver)
     }
@@ -253,6 +263,7 @@ impl JobState {
                 budget,
                 per_frame,
                 acc,
+                rest_until,
             } => {
                 let budget = *budget;
                 let mut ready = None;
@@ -269,7 +280,8 @@ impl JobState {
                     }
                 }
                 let mut reports = Vec::new();
-                if let (true, Some(j)) = (self.running, job.as_mut()) {
+                let resting = rest_until.is_some_and(|t| Instant::now() < t);
+                if let (true, false, Some(j)) = (self.running, resting, job.as_mut()) {
                     // A fixed count per frame (whole steps of the running total), or at least
                     // one step and then as many as fit the time budget.
                     let quota = per_frame.map(|n| {
@@ -290,6 +302,9 @@ impl JobState {
                             break;
                         }
                     }
+                    let spent = start.elapsed();
+                    *rest_until = (quota.is_none() && spent > budget)
+                        .then(|| Instant::now() + spent.mul_f64((1.0 - INLINE_SHARE) / INLINE_SHARE));
                 }
                 if let Some((series, log, image)) = ready {
                     self.ready(series, log, image);

@@ -95,6 +95,46 @@ fn inline_job_steps_within_the_frame_budget() {
     assert_eq!(j.history[0].len(), 50);
 }
 
+/// Basics whose every step takes at least 30 ms (longer than the frame budget).
+struct Slow(BasicsJob);
+
+impl Job for Slow {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+    fn step(&mut self) -> shoal::learn::live::Report {
+        std::thread::sleep(Duration::from_millis(30));
+        self.0.step()
+    }
+    fn series(&self) -> Vec<&'static str> {
+        self.0.series()
+    }
+}
+
+#[test]
+fn an_inline_job_slower_than_the_budget_leaves_frames_free() {
+    let slow: Factory = Arc::new(|| Ok(Box::new(Slow(BasicsJob::new(0, 100_000))) as Box<dyn Job>));
+    let mut app = app_with(JobState::inline("slow", slow, Duration::from_millis(5)));
+    app.update();
+    job(&mut app).set_running(true);
+    let start = Instant::now();
+    let mut frames = 0u32;
+    while start.elapsed() < Duration::from_millis(1500) {
+        app.update();
+        frames += 1;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let steps = job(&mut app).steps as f64;
+    // Training got about its share of the time (not every frame, not never).
+    let share = steps * 0.030 / wall;
+    assert!(steps >= 5.0, "only {steps} steps");
+    assert!(
+        share <= shoal::scene::training::INLINE_SHARE + 0.15,
+        "training took {share:.2} of the time"
+    );
+    assert!(frames as f64 > steps * 1.5, "{frames} frames for {steps} steps");
+}
+
 #[test]
 fn a_diverging_run_is_reported_stops_and_the_app_keeps_running() {
     let mut app = app_with(JobState::threaded("Tensor basics", basics(100_000)));
