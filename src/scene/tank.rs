@@ -68,7 +68,11 @@ fn setup(mut commands: Commands, mut images: ResMut<Assets<Image>>, target: Opti
         fish: images.add(fish_image()),
         water: images.add(water_image()),
     };
-    let camera = commands.spawn((Camera2d, TankCamera)).id();
+    // No multisampling: the fish are textured sprites whose edges the texture's alpha already
+    // smooths, and 4x MSAA is most of the cost of a frame on a software renderer (lavapipe).
+    let camera = commands
+        .spawn((Camera2d, TankCamera, bevy::render::view::Msaa::Off))
+        .id();
     if let Some(t) = target {
         commands
             .entity(camera)
