@@ -318,11 +318,13 @@ impl JobState {
 }
 
 fn worker(factory: Factory, ctl: Receiver<Ctl>, out: Sender<Msg>) {
-    // Training yields to the render and simulation threads when the CPU is busy.
+    // Training yields to the render and simulation threads when the CPU is busy: it runs
+    // under SCHED_IDLE (inherited by the threads it starts, e.g. the tensor kernels' pool).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: setpriority on this thread's id only changes its scheduling niceness.
+    // SAFETY: sched_setscheduler on this thread (id 0) only changes its scheduling class.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
     let build = |out: &Sender<Msg>| -> Option<Box<dyn Job>> {
         match factory() {
