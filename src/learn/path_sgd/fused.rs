@@ -233,8 +233,12 @@ pub fn update<B: Backend, const D: usize>(
             return Err((w.err().expect("not Flex"), g.err().expect("not Flex")));
         }
     };
+    if w.dtype() != burn::tensor::DType::F32 || g.dtype() != burn::tensor::DType::F32 {
+        // Other float types take the burn-ops path.
+        return Err((from_flex(w), from_flex(g)));
+    }
     let (Some(mut w), Some(g)) = (contiguous_f32(w), contiguous_f32(g)) else {
-        unreachable!("Path-SGD parameters are f32 on Flex")
+        unreachable!("both are f32")
     };
     let cols = row.len();
     let n = w.layout().num_elements();

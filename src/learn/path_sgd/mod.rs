@@ -259,6 +259,8 @@ impl PathSgd {
             None
         };
         drop(pairs);
+        // The fused update only where the fused gammas worked (Flex, f32).
+        let fused = fast.is_some();
         let (gin, gout) = match fast {
             Some(g) => g,
             None => {
