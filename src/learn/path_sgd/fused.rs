@@ -192,15 +192,12 @@ fn gammas_with(layers: &[LayerSlices], pw: impl Fn(f32) -> f32 + Sync + Send + C
 }
 
 /// The gammas of a chain of Flex tensors, or `None` when a tensor is not contiguous `f32`.
-pub fn flex_gammas<B: Backend>(
-    layers: &[(Tensor<B, 2>, Option<Tensor<B, 1>>)],
-    p: f64,
-) -> Option<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+pub fn flex_gammas<B: Backend>(layers: &[super::LayerWeights<B>], p: f64) -> Option<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
     let mut held = Vec::with_capacity(layers.len());
-    for (w, b) in layers {
-        let [rows, cols] = w.dims();
-        let w = contiguous_f32(to_flex(w.clone()).ok()?)?;
-        let b = match b {
+    for layer in layers {
+        let [rows, cols] = layer.w.dims();
+        let w = contiguous_f32(to_flex(layer.w.clone()).ok()?)?;
+        let b = match &layer.b {
             Some(b) => Some(contiguous_f32(to_flex(b.clone()).ok()?)?),
             None => None,
         };

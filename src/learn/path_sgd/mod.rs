@@ -252,13 +252,11 @@ impl PathSgd {
         fused: bool,
     ) -> Result<M, PathSgdError> {
         let layers = linear_chain::<B, M>(&module)?;
-        let pairs: Vec<_> = layers.iter().map(|l| (l.w.clone(), l.b.clone())).collect();
         let fast = if fused {
-            fused::flex_gammas(&pairs, self.p)
+            fused::flex_gammas(&layers, self.p)
         } else {
             None
         };
-        drop(pairs);
         // The fused update only where the fused gammas worked (Flex, f32).
         let fused = fast.is_some();
         let (gin, gout) = match fast {
