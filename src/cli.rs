@@ -52,7 +52,7 @@ struct DcganArgs {
     data: Option<PathBuf>,
     #[arg(long)]
     emnist_split: Option<shoal::learn::data::EmnistSplit>,
-    /// flex (CPU) or wgpu (GPU; needs a build with the `wgpu` feature).
+    /// flex (CPU) or wgpu (GPU; needs a build with the `gpu` feature, on by default).
     #[arg(long, default_value = "flex")]
     backend: String,
     #[arg(long, default_value = "sgd")]
@@ -169,6 +169,10 @@ struct RunArgs {
     /// Quit after this many seconds (prints a final frame-time summary).
     #[arg(long)]
     seconds: Option<f64>,
+    /// Train DCGAN and Path-SGD on flex (CPU) or wgpu (the renderer's GPU; without a GPU the
+    /// app falls back to flex and says so).
+    #[arg(long, default_value = "flex")]
+    backend: shoal::scene::backend::BackendChoice,
 }
 
 #[derive(Subcommand, Debug)]
@@ -177,7 +181,7 @@ enum BenchCommand {
     Boids(BoidBenchArgs),
     /// Path-SGD step time against SGD (784-H-H-10 MLP, CPU backend) as JSON.
     PathSgd(PathSgdBenchArgs),
-    /// DCGAN iteration time (one G step + one D step) on the CPU backend as JSON.
+    /// DCGAN iteration time (one G step + one D step) on Flex (or --backend wgpu) as JSON.
     Dcgan(DcganBenchArgs),
 }
 
@@ -185,6 +189,9 @@ enum BenchCommand {
 struct DcganBenchArgs {
     #[arg(long, default_value_t = 128)]
     batch: usize,
+    /// flex (CPU) or wgpu (GPU).
+    #[arg(long, default_value = "flex")]
+    backend: String,
     #[arg(long, default_value_t = 5)]
     iters: usize,
 }
@@ -334,6 +341,7 @@ fn app_options(args: &RunArgs) -> Result<AppOptions> {
         autostart: args.autostart,
         diagnostics: args.diagnostics.clone(),
         seconds: args.seconds,
+        backend: args.backend,
     })
 }
 
@@ -601,16 +609,43 @@ fn path_sgd(args: &PathSgdArgs) -> Result<()> {
     Ok(())
 }
 
+/// The training backend `--backend` names.
+enum TrainBackend {
+    Flex,
+    #[cfg(feature = "gpu")]
+    Wgpu(shoal::learn::gpu::WgpuDevice),
+}
+
+/// Parses `--backend` and, for wgpu, opens the GPU (a clear error when there is none).
+fn train_backend(name: &str) -> Result<TrainBackend> {
+    match name {
+        "flex" => Ok(TrainBackend::Flex),
+        #[cfg(feature = "gpu")]
+        "wgpu" => {
+            use shoal::learn::gpu;
+            let (dev, adapter) = gpu::standalone_device(gpu::software_allowed_by_env())?;
+            eprintln!("training on the GPU: {adapter}");
+            Ok(TrainBackend::Wgpu(dev))
+        }
+        #[cfg(not(feature = "gpu"))]
+        "wgpu" => anyhow::bail!("this shoal was built without the `gpu` feature; use --backend flex"),
+        other => anyhow::bail!("unknown --backend '{other}'; use flex or wgpu"),
+    }
+}
+
 fn dcgan(args: &DcganArgs) -> Result<()> {
+    anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
+    match train_backend(&args.backend)? {
+        TrainBackend::Flex => dcgan_on::<shoal::learn::CpuAutodiff>(args, Default::default()),
+        #[cfg(feature = "gpu")]
+        TrainBackend::Wgpu(dev) => dcgan_on::<shoal::learn::gpu::GpuAutodiff>(args, dev),
+    }
+}
+
+fn dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganArgs, dev: B::Device) -> Result<()> {
     use shoal::learn::data::{Digits, Split};
     use shoal::learn::dcgan::{DcganConfig, EpochMeter, Trainer, write_gif, write_grey_png};
     use std::io::Write;
-    anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
-    match args.backend.as_str() {
-        "flex" => {}
-        "wgpu" => anyhow::bail!("this shoal was built without the `wgpu` feature; use --backend flex"),
-        other => anyhow::bail!("unknown --backend '{other}'; use flex or wgpu"),
-    }
     shoal::util::prepare_out_dir(&args.out)?;
     let mut train = Digits::load(args.data.as_deref(), Split::Train, args.emnist_split)?;
     if let Some(n) = args.train_limit {
@@ -622,8 +657,7 @@ fn dcgan(args: &DcganArgs) -> Result<()> {
         optimizer: args.optimizer,
         seed: args.seed,
     };
-    let dev = Default::default();
-    let mut t = Trainer::<shoal::learn::CpuAutodiff>::new(cfg, std::sync::Arc::new(train), dev)?;
+    let mut t = Trainer::<B>::new(cfg, std::sync::Arc::new(train), dev)?;
     let ckpt = args.out.join("checkpoint.bin");
     let csv_path = args.out.join("dcgan.csv");
     if args.resume {
@@ -640,7 +674,7 @@ fn dcgan(args: &DcganArgs) -> Result<()> {
     let test = Digits::load(args.data.as_deref(), Split::Test, args.emnist_split)?;
     let judge = match (
         args.emnist_split,
-        shoal::learn::metrics::Classifier::<shoal::learn::Cpu>::bundled(t.device()),
+        shoal::learn::metrics::Classifier::<shoal::learn::Cpu>::bundled(&Default::default()),
     ) {
         (None, Ok(c)) => Some(c),
         (Some(_), _) => {
@@ -652,9 +686,9 @@ fn dcgan(args: &DcganArgs) -> Result<()> {
             None
         }
     };
-    let metrics = |t: &Trainer<shoal::learn::CpuAutodiff>| -> (f64, f64) {
+    let metrics = |t: &Trainer<B>| -> (f64, f64) {
         match &judge {
-            Some(c) => shoal::learn::metrics::image_metrics(c, &t.sample(1000, 99), &test.images, t.device()),
+            Some(c) => shoal::learn::metrics::image_metrics(c, &t.sample(1000, 99), &test.images, &Default::default()),
             None => (f64::NAN, f64::NAN),
         }
     };
@@ -767,15 +801,23 @@ fn classifier(args: &ClassifierArgs) -> Result<()> {
 }
 
 fn bench_dcgan(args: &DcganBenchArgs) -> Result<()> {
+    anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
+    match train_backend(&args.backend)? {
+        TrainBackend::Flex => bench_dcgan_on::<shoal::learn::CpuAutodiff>(args, Default::default()),
+        #[cfg(feature = "gpu")]
+        TrainBackend::Wgpu(dev) => bench_dcgan_on::<shoal::learn::gpu::GpuAutodiff>(args, dev),
+    }
+}
+
+fn bench_dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganBenchArgs, dev: B::Device) -> Result<()> {
     use shoal::learn::data::{Digits, Split};
     use shoal::learn::dcgan::{DcganConfig, Trainer};
-    anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
     let cfg = DcganConfig {
         batch: args.batch,
         ..DcganConfig::default()
     };
     let data = std::sync::Arc::new(Digits::bundled(Split::Train));
-    let mut t = Trainer::<shoal::learn::CpuAutodiff>::new(cfg, data, Default::default())?;
+    let mut t = Trainer::<B>::new(cfg, data, dev)?;
     t.step();
     let mut times = Vec::new();
     for _ in 0..args.iters {
@@ -786,7 +828,7 @@ fn bench_dcgan(args: &DcganBenchArgs) -> Result<()> {
     times.sort_by(f64::total_cmp);
     let json = serde_json::json!({
         "bench": "dcgan",
-        "backend": "flex",
+        "backend": args.backend,
         "batch": args.batch,
         "iters": args.iters,
         "ms_per_iter": times[times.len() / 2],

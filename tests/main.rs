@@ -16,6 +16,9 @@ mod cli;
 mod data;
 #[path = "suite/dcgan.rs"]
 mod dcgan;
+#[cfg(feature = "gpu")]
+#[path = "suite/gpu.rs"]
+mod gpu;
 #[path = "suite/path_sgd.rs"]
 mod path_sgd;
 #[cfg(feature = "app")]

@@ -6,6 +6,7 @@ use crate::learn::basics::{Basics, Method};
 use crate::learn::data::{Digits, PIXELS, Split};
 use crate::learn::dcgan::{DcganConfig, Trainer as Gan};
 use crate::learn::path_sgd::experiment::{Algo, Init, Run, initial_net};
+use burn::tensor::backend::AutodiffBackend;
 use std::sync::Arc;
 
 /// What one step reports: named values for the curves, maybe a new grey image.
@@ -100,8 +101,8 @@ impl Job for BasicsJob {
 
 /// The live Path-SGD demo: SGD, AdaGrad and Path-SGD from the same balanced 784-H-H-10 net,
 /// one mini-batch each per step; reports each run's loss (smoothed) on the batch.
-pub struct PathSgdJob {
-    runs: Vec<Run<CpuAutodiff>>,
+pub struct PathSgdJob<B: AutodiffBackend = CpuAutodiff> {
+    runs: Vec<Run<B>>,
     smooth: Vec<f64>,
     step: u64,
 }
@@ -110,13 +111,20 @@ pub struct PathSgdJob {
 pub const LIVE_LRS: [(Algo, f64); 3] = [(Algo::Sgd, 0.1), (Algo::AdaGrad, 0.01), (Algo::PathSgd, 0.01)];
 
 impl PathSgdJob {
+    /// On the CPU backend.
     pub fn new(hidden: usize, batch: usize, p: f64, seed: u64) -> anyhow::Result<Self> {
+        Self::on(hidden, batch, p, seed, Default::default())
+    }
+}
+
+impl<B: AutodiffBackend> PathSgdJob<B> {
+    /// On `dev` of backend `B`.
+    pub fn on(hidden: usize, batch: usize, p: f64, seed: u64, dev: B::Device) -> anyhow::Result<Self> {
         let data = Arc::new(Digits::bundled(Split::Train));
-        let dev = Default::default();
         let sizes = [PIXELS, hidden, hidden, 10];
         let mut runs = Vec::new();
         for (algo, lr) in LIVE_LRS {
-            let net = initial_net::<CpuAutodiff>(&sizes, Init::Balanced, seed, &dev);
+            let net = initial_net::<B>(&sizes, Init::Balanced, seed, &dev);
             runs.push(Run::new(
                 net,
                 algo,
@@ -126,7 +134,7 @@ impl PathSgdJob {
                 data.clone(),
                 batch,
                 seed,
-                dev,
+                dev.clone(),
             )?);
         }
         Ok(Self {
@@ -137,7 +145,7 @@ impl PathSgdJob {
     }
 }
 
-impl Job for PathSgdJob {
+impl<B: AutodiffBackend> Job for PathSgdJob<B> {
     fn name(&self) -> &'static str {
         "Path-SGD"
     }
@@ -186,22 +194,30 @@ impl Job for PathSgdJob {
 }
 
 /// DCGAN: one G+D iteration per step; the fixed-noise grid every `grid_every` steps.
-pub struct DcganJob {
-    gan: Gan<CpuAutodiff>,
+pub struct DcganJob<B: AutodiffBackend = CpuAutodiff> {
+    gan: Gan<B>,
     grid_every: u64,
 }
 
 impl DcganJob {
+    /// On the CPU backend.
     pub fn new(cfg: DcganConfig, grid_every: u64) -> anyhow::Result<Self> {
+        Self::on(cfg, grid_every, Default::default())
+    }
+}
+
+impl<B: AutodiffBackend> DcganJob<B> {
+    /// On `dev` of backend `B`.
+    pub fn on(cfg: DcganConfig, grid_every: u64, dev: B::Device) -> anyhow::Result<Self> {
         let data = Arc::new(Digits::bundled(Split::Train));
         Ok(Self {
-            gan: Gan::new(cfg, data, Default::default())?,
+            gan: Gan::new(cfg, data, dev)?,
             grid_every: grid_every.max(1),
         })
     }
 }
 
-impl Job for DcganJob {
+impl<B: AutodiffBackend> Job for DcganJob<B> {
     fn name(&self) -> &'static str {
         "DCGAN"
     }

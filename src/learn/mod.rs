@@ -9,6 +9,8 @@ pub type Cpu = burn::backend::Flex;
 pub type CpuAutodiff = burn::backend::Autodiff<Cpu>;
 pub mod basics;
 pub mod dcgan;
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+pub mod gpu;
 pub mod live;
 pub mod metrics;
 pub mod path_sgd;
@@ -20,9 +22,24 @@ pub mod rng;
 /// parallel) get exactly the weights their seed gives.
 static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Seeds the backend and runs `init` (which draws initial weights) without interference.
-pub fn seeded_init<B: burn::tensor::backend::Backend, T>(dev: &B::Device, seed: u64, init: impl FnOnce() -> T) -> T {
+/// Seeds the backend, builds a module with `init` and draws all its initial weights, without
+/// interference. burn initialises parameters lazily (at their first use), so without the
+/// explicit draw here the weights would depend on whatever used the random state in between,
+/// and a clone taken before the first use (e.g. a checkpoint) would draw weights of its own.
+pub fn seeded_init<B: burn::tensor::backend::Backend, M: burn::module::Module<B>>(
+    dev: &B::Device,
+    seed: u64,
+    init: impl FnOnce() -> M,
+) -> M {
+    struct Draw;
+    impl<B: burn::tensor::backend::Backend> burn::module::ModuleVisitor<B> for Draw {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::tensor::Tensor<B, D>>) {
+            let _ = param.val();
+        }
+    }
     let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     B::seed(dev, seed);
-    init()
+    let module = init();
+    module.visit(&mut Draw);
+    module
 }

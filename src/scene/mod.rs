@@ -1,5 +1,6 @@
 //! Thin Bevy glue: the tank's visuals, the control panels, training jobs and the app itself.
 
+pub mod backend;
 pub mod capture;
 pub mod controls;
 pub mod diagnostics;
@@ -47,14 +48,24 @@ impl JobKind {
 
     /// The job as a factory (it is built on the job's own thread, and again on reset, with
     /// the settings of that moment).
-    pub fn factory(self, settings: SharedSettings) -> training::Factory {
+    /// DCGAN and Path-SGD train on `backend`'s device; the basics (a net of a few hundred
+    /// weights) always on the CPU.
+    pub fn factory(self, settings: SharedSettings, backend: backend::SharedBackend) -> training::Factory {
         use crate::learn::live::{BasicsJob, DcganJob, Job, PathSgdJob};
+        use backend::TrainDevice;
         let get = move || *settings.0.lock().unwrap_or_else(|e| e.into_inner());
         match self {
             JobKind::Basics => std::sync::Arc::new(|| Ok(Box::new(BasicsJob::new(0, 1000)) as Box<dyn Job>)),
             JobKind::PathSgd => std::sync::Arc::new(move || {
                 let s = get();
-                Ok(Box::new(PathSgdJob::new(s.path_sgd_hidden, s.path_sgd_batch, s.path_sgd_p, 1)?) as Box<dyn Job>)
+                let (h, b, p) = (s.path_sgd_hidden, s.path_sgd_batch, s.path_sgd_p);
+                Ok(match backend.wait().device {
+                    TrainDevice::Cpu => Box::new(PathSgdJob::new(h, b, p, 1)?) as Box<dyn Job>,
+                    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+                    TrainDevice::Gpu(dev) => {
+                        Box::new(PathSgdJob::<crate::learn::gpu::GpuAutodiff>::on(h, b, p, 1, dev)?) as Box<dyn Job>
+                    }
+                })
             }),
             JobKind::Dcgan => std::sync::Arc::new(move || {
                 let s = get();
@@ -63,7 +74,14 @@ impl JobKind {
                     optimizer: s.dcgan_optimizer,
                     ..Default::default()
                 };
-                Ok(Box::new(DcganJob::new(cfg, s.dcgan_grid_every)?) as Box<dyn Job>)
+                let every = s.dcgan_grid_every;
+                Ok(match backend.wait().device {
+                    TrainDevice::Cpu => Box::new(DcganJob::new(cfg, every)?) as Box<dyn Job>,
+                    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+                    TrainDevice::Gpu(dev) => {
+                        Box::new(DcganJob::<crate::learn::gpu::GpuAutodiff>::on(cfg, every, dev)?) as Box<dyn Job>
+                    }
+                })
             }),
         }
     }
@@ -115,6 +133,8 @@ pub struct AppOptions {
     pub diagnostics: Option<Option<std::path::PathBuf>>,
     /// Exit after this many seconds.
     pub seconds: Option<f64>,
+    /// The backend the trainings run on (`--backend`).
+    pub backend: backend::BackendChoice,
 }
 
 impl Default for AppOptions {
@@ -128,6 +148,7 @@ impl Default for AppOptions {
             autostart: false,
             diagnostics: None,
             seconds: None,
+            backend: backend::BackendChoice::Flex,
         }
     }
 }
@@ -148,6 +169,12 @@ pub fn build_app(opts: &AppOptions) -> App {
         }),
         ..default()
     }));
+    if opts.backend == backend::BackendChoice::Wgpu {
+        // After DefaultPlugins: its `finish` runs once the renderer's device exists.
+        app.add_plugins(backend::GpuTrainingPlugin {
+            allow_software: software_gpu_allowed(),
+        });
+    }
     add_tank(&mut app, opts);
     add_training(&mut app, opts);
     app.add_plugins((
@@ -189,13 +216,22 @@ pub fn add_tank(app: &mut App, opts: &AppOptions) {
 /// The training jobs (each on its own worker thread) and the system that drains them.
 pub fn add_training(app: &mut App, opts: &AppOptions) {
     let settings = SharedSettings::default();
+    let backend = app
+        .world()
+        .get_resource::<backend::SharedBackend>()
+        .cloned()
+        .unwrap_or_else(backend::SharedBackend::cpu);
     let mut t = training::Trainings::default();
     for &k in &opts.jobs {
         // wasm has no threads: there the jobs step on the main thread within a frame budget.
         #[cfg(not(target_arch = "wasm32"))]
-        let mut job = training::JobState::threaded(k.name(), k.factory(settings.clone()));
+        let mut job = training::JobState::threaded(k.name(), k.factory(settings.clone(), backend.clone()));
         #[cfg(target_arch = "wasm32")]
-        let mut job = training::JobState::inline(k.name(), k.factory(settings.clone()), web::TRAIN_BUDGET);
+        let mut job = training::JobState::inline(
+            k.name(),
+            k.factory(settings.clone(), backend.clone()),
+            web::TRAIN_BUDGET,
+        );
         if opts.autostart {
             job.set_running(true);
         }
@@ -203,5 +239,15 @@ pub fn add_training(app: &mut App, opts: &AppOptions) {
     }
     app.insert_resource(t)
         .insert_resource(settings)
+        .insert_resource(backend)
         .add_plugins(training::TrainingPlugin);
+}
+
+/// `SHOAL_WGPU_SOFTWARE=1`: GPU training may use a software adapter (lavapipe), for checks on
+/// machines without a GPU.
+fn software_gpu_allowed() -> bool {
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    return crate::learn::gpu::software_allowed_by_env();
+    #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+    return false;
 }

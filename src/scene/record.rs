@@ -159,7 +159,7 @@ pub fn render_frames(opts: &RecordOptions, mut progress: impl FnMut(usize)) -> a
         }
         let mut t = Trainings::default();
         for (kind, per_frame) in [(JobKind::Basics, 1.0), (JobKind::PathSgd, 1.0), (JobKind::Dcgan, 0.25)] {
-            let factory = kind.factory(settings.clone());
+            let factory = kind.factory(settings.clone(), crate::scene::backend::SharedBackend::cpu());
             let mut job = JobState::stepped(kind.name(), factory, per_frame);
             job.set_running(true);
             t.jobs.push(job);

@@ -84,6 +84,7 @@ fn training_panels(
     mut trainings: ResMut<Trainings>,
     mut ui_state: ResMut<TrainUi>,
     settings: Option<Res<crate::scene::SharedSettings>>,
+    backend: Option<Res<crate::scene::backend::SharedBackend>>,
 ) -> Result {
     // Texture ids for job images first (needs `contexts` mutably).
     let textures: Vec<Option<egui::TextureId>> = trainings
@@ -105,6 +106,24 @@ fn training_panels(
         .default_width(390.0)
         .vscroll(true)
         .show(ctx, |ui| {
+            // Where the trainings run (and why not on the GPU, when it was asked for).
+            match backend.as_ref().map(|b| b.get()) {
+                Some(Some(b)) if b.fallback.is_some() => {
+                    ui.colored_label(
+                        egui::Color32::from_rgb(255, 200, 90),
+                        format!("Training on {}", b.label),
+                    );
+                }
+                Some(Some(b)) if b.on_gpu() => {
+                    ui.label(format!("Training on {} (basics: CPU)", b.label));
+                }
+                Some(Some(b)) => {
+                    ui.label(format!("Training on {}", b.label));
+                }
+                _ => {
+                    ui.label("Training backend: waiting for the renderer");
+                }
+            }
             for (k, job) in trainings.jobs.iter_mut().enumerate() {
                 egui::CollapsingHeader::new(job.name.clone())
                     .default_open(k == 0)

@@ -200,3 +200,84 @@ fn distortion_is_identity_at_zero_and_keeps_the_digit_otherwise() {
     }
     assert!(changed >= 18, "only {changed} of 20 images changed");
 }
+
+/// The DCGAN's own batch norm (no transposes) computes what burn's `BatchNorm` computes:
+/// outputs, gradients of input, gamma and beta, and the running statistics it leaves.
+#[test]
+fn the_dcgan_batch_norm_equals_burns_batch_norm() {
+    use burn::nn::BatchNormConfig;
+    use shoal::learn::dcgan::model::batch_norm;
+    fn check<const D: usize>(shape: [usize; D]) {
+        let dev = Default::default();
+        let c = shape[1];
+        let len: usize = shape.iter().product();
+        let mut r = shoal::learn::rng::Rng64::new(7 + D as u64);
+        let vals: Vec<f32> = (0..len).map(|_| r.uniform(-2.0, 3.0)).collect();
+        // gamma, beta and the running statistics away from their defaults.
+        // Two separate modules: clones would share their running statistics.
+        let make = || {
+            let mut bn = BatchNormConfig::new(c).init::<CpuAutodiff>(&dev);
+            let g: Vec<f32> = (0..c).map(|k| 0.5 + k as f32 * 0.1).collect();
+            let b: Vec<f32> = (0..c).map(|k| k as f32 * -0.2).collect();
+            bn.gamma = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(g, [c]), &dev));
+            bn.beta = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(b, [c]), &dev));
+            bn
+        };
+        let (bn, ours) = (make(), make());
+        let mut outs = Vec::new();
+        for (k, which) in [&bn, &ours].into_iter().enumerate() {
+            let x = Tensor::<CpuAutodiff, D>::from_data(TensorData::new(vals.clone(), shape), &dev).require_grad();
+            let y = if k == 0 {
+                which.forward(x.clone())
+            } else {
+                batch_norm(which, x.clone())
+            };
+            // A loss that weighs the outputs unevenly, so every gradient term matters.
+            let w = Tensor::<CpuAutodiff, D>::from_data(
+                TensorData::new(
+                    (0..len).map(|i| ((i * 37 % 11) as f32) - 5.0).collect::<Vec<_>>(),
+                    shape,
+                ),
+                &dev,
+            );
+            let loss = (y.clone() * w).sum();
+            let grads = loss.backward();
+            let v = |t: Tensor<Cpu, 1>| t.into_data().to_vec::<f32>().unwrap();
+            outs.push([
+                y.into_data().to_vec::<f32>().unwrap(),
+                x.grad(&grads)
+                    .unwrap()
+                    .flatten::<1>(0, D - 1)
+                    .into_data()
+                    .to_vec::<f32>()
+                    .unwrap(),
+                v(which.gamma.val().grad(&grads).unwrap()),
+                v(which.beta.val().grad(&grads).unwrap()),
+                v(which.running_mean.value_sync().inner()),
+                v(which.running_var.value_sync().inner()),
+            ]);
+        }
+        let names = [
+            "output",
+            "input grad",
+            "gamma grad",
+            "beta grad",
+            "running mean",
+            "running var",
+        ];
+        for (k, name) in names.iter().enumerate() {
+            let (a, b) = (&outs[0][k], &outs[1][k]);
+            assert_eq!(a.len(), b.len());
+            let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            assert!(
+                worst <= 1e-4 * scale,
+                "{shape:?} {name}: differs by {worst} (scale {scale})"
+            );
+        }
+        // The running statistics moved away from (0, 1): the comparison above is not vacuous.
+        assert!(outs[1][4].iter().any(|m| m.abs() > 0.01));
+    }
+    check([16, 6]);
+    check([8, 5, 4, 3]);
+}

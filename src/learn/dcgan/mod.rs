@@ -14,7 +14,7 @@ use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use model::{Discriminator, Generator, bce};
 use std::sync::Arc;
 
@@ -205,7 +205,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         let (g, d) = (self.g.take().expect("G present"), self.d.take().expect("D present"));
         let z = self.noise(n);
         let g_loss = bce(d.forward(g.forward(z)), 1.0);
-        let g_value: f32 = g_loss.clone().into_scalar().elem();
+        // The four numbers are read back together at the end (one sync on a GPU).
+        let g_value = g_loss.clone().inner();
         let mut grads = g_loss.backward();
         let g_grads = GradientsParams::from_module(&mut grads, &g);
         let g = self.opt_g.step(lr, g, g_grads);
@@ -215,14 +216,20 @@ impl<B: AutodiffBackend> Trainer<B> {
         let fake = g.forward(z).detach();
         let p_fake = d.forward(fake);
         let p_real = d.forward(x);
-        let d_fake: f32 = p_fake.clone().mean().into_scalar().elem();
-        let d_real: f32 = p_real.clone().mean().into_scalar().elem();
+        let d_fake = p_fake.clone().inner().mean();
+        let d_real = p_real.clone().inner().mean();
         let d_loss = bce(p_fake, 0.0) + bce(p_real, 1.0);
-        let d_value: f32 = d_loss.clone().into_scalar().elem();
+        let d_value = d_loss.clone().inner();
         let d_grads = GradientsParams::from_grads(d_loss.backward(), &d);
         let d = self.opt_d.step(lr, d, d_grads);
         self.g = Some(g);
         self.d = Some(d);
+        let read = Tensor::cat(vec![g_value, d_value, d_real, d_fake], 0)
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .expect("f32 losses");
+        let (g_value, d_value, d_real, d_fake) = (read[0], read[1], read[2], read[3]);
 
         self.iteration += 1;
         let epoch_done = self.cursor + n > self.data.len();

@@ -1,0 +1,179 @@
+//! Which burn backend the app's trainings run on. With `--backend wgpu` (cargo feature `gpu`)
+//! the DCGAN and Path-SGD jobs train on Bevy's own wgpu device: one GPU device for drawing and
+//! training. Without a usable GPU (no renderer, a software adapter such as lavapipe, or a
+//! graphics API without compute) they train on the CPU (burn Flex) and the app says why.
+
+use bevy::prelude::*;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// Which backend the app was asked to train on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// burn Flex on the CPU.
+    #[default]
+    Flex,
+    /// burn wgpu on the renderer's device when it is a GPU, else Flex.
+    Wgpu,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "flex" => Ok(Self::Flex),
+            "wgpu" => Ok(Self::Wgpu),
+            _ => Err(format!("unknown backend '{s}'; use flex or wgpu")),
+        }
+    }
+}
+
+/// The device the jobs train on.
+#[derive(Clone, Debug)]
+pub enum TrainDevice {
+    Cpu,
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    Gpu(crate::learn::gpu::WgpuDevice),
+}
+
+/// The device, and a line for the panel that says what it is (and why, on a fallback).
+#[derive(Clone, Debug)]
+pub struct BackendState {
+    pub device: TrainDevice,
+    pub label: String,
+    /// The GPU was asked for but is not used: why.
+    pub fallback: Option<String>,
+}
+
+impl BackendState {
+    pub fn cpu() -> Self {
+        Self {
+            device: TrainDevice::Cpu,
+            label: "CPU (burn Flex)".into(),
+            fallback: None,
+        }
+    }
+
+    fn cpu_because(why: String) -> Self {
+        Self {
+            label: format!("CPU (burn Flex): {why}"),
+            fallback: Some(why),
+            ..Self::cpu()
+        }
+    }
+
+    pub fn on_gpu(&self) -> bool {
+        !matches!(self.device, TrainDevice::Cpu)
+    }
+}
+
+/// The backend, shared with the jobs' threads. A job asks for it when it is built; with
+/// `--backend wgpu` that waits until the renderer exists ([`GpuTrainingPlugin`]'s `finish`).
+#[derive(Resource, Clone)]
+pub struct SharedBackend(Arc<(Mutex<Option<BackendState>>, Condvar)>);
+
+/// How long a job waits for the renderer before it trains on the CPU.
+const WAIT_FOR_RENDERER: Duration = Duration::from_secs(60);
+
+impl SharedBackend {
+    pub fn cpu() -> Self {
+        Self::resolved(BackendState::cpu())
+    }
+
+    fn resolved(state: BackendState) -> Self {
+        Self(Arc::new((Mutex::new(Some(state)), Condvar::new())))
+    }
+
+    /// Not known yet: set by [`GpuTrainingPlugin`].
+    pub fn pending() -> Self {
+        Self(Arc::new((Mutex::new(None), Condvar::new())))
+    }
+
+    pub fn set(&self, state: BackendState) {
+        let (slot, cv) = &*self.0;
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
+        cv.notify_all();
+    }
+
+    /// The state, if known.
+    pub fn get(&self) -> Option<BackendState> {
+        self.0.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The state, waiting for it if needed (at most [`WAIT_FOR_RENDERER`], then the CPU).
+    pub fn wait(&self) -> BackendState {
+        let (slot, cv) = &*self.0;
+        let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = cv
+            .wait_timeout_while(guard, WAIT_FOR_RENDERER, |s| s.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        guard
+            .clone()
+            .unwrap_or_else(|| BackendState::cpu_because("the renderer did not start".into()))
+    }
+}
+
+/// Hands Bevy's wgpu device to burn once the renderer exists (add it after `DefaultPlugins`,
+/// or the headless render plugins). Falls back to the CPU, with the reason, when there is no
+/// renderer, no compute-capable API, or only a software adapter (unless `allow_software`).
+pub struct GpuTrainingPlugin {
+    pub allow_software: bool,
+}
+
+impl Plugin for GpuTrainingPlugin {
+    fn build(&self, app: &mut App) {
+        if !app.world().contains_resource::<SharedBackend>() {
+            app.insert_resource(SharedBackend::pending());
+        }
+    }
+
+    fn finish(&self, app: &mut App) {
+        let state = renderer_device(app, self.allow_software);
+        match &state.fallback {
+            Some(why) => warn!("training on the CPU (burn Flex): {why}"),
+            None => info!("training on {}", state.label),
+        }
+        app.world().resource::<SharedBackend>().set(state);
+    }
+}
+
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+fn renderer_device(app: &App, allow_software: bool) -> BackendState {
+    use crate::learn::gpu::{AdapterSummary, share_device};
+    use bevy::render::RenderApp;
+    use bevy::render::renderer::{RenderAdapter, RenderDevice, RenderInstance, RenderQueue};
+    let world = app.world();
+    let (Some(device), Some(queue), Some(adapter)) = (
+        world.get_resource::<RenderDevice>(),
+        world.get_resource::<RenderQueue>(),
+        world.get_resource::<RenderAdapter>(),
+    ) else {
+        return BackendState::cpu_because("no renderer in this app".into());
+    };
+    let Some(instance) = app
+        .get_sub_app(RenderApp)
+        .and_then(|r| r.world().get_resource::<RenderInstance>())
+    else {
+        return BackendState::cpu_because("no render instance in this app".into());
+    };
+    let summary = AdapterSummary::of(&adapter.0.get_info());
+    if let Some(why) = summary.refusal(allow_software) {
+        return BackendState::cpu_because(why);
+    }
+    let dev = share_device(
+        (**instance.0).clone(),
+        (**adapter.0).clone(),
+        device.wgpu_device().clone(),
+        (**queue.0).clone(),
+    );
+    BackendState {
+        device: TrainDevice::Gpu(dev),
+        label: format!("GPU {summary} (burn wgpu, the renderer's device)"),
+        fallback: None,
+    }
+}
+
+#[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+fn renderer_device(_app: &App, _allow_software: bool) -> BackendState {
+    BackendState::cpu_because("this build has no GPU training (cargo feature `gpu`, native only)".into())
+}
