@@ -233,3 +233,24 @@ fn record_without_a_graphics_adapter_is_a_clear_error() {
     assert!(err.contains("no graphics adapter found"), "{err}");
     assert!(!gif.exists());
 }
+
+#[test]
+fn bad_backend_names_are_clear_errors_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gan");
+    let out_s = out.to_str().unwrap();
+    for args in [
+        vec!["dcgan", "--backend", "cuda", "--out", out_s],
+        vec!["bench", "dcgan", "--backend", "cuda"],
+    ] {
+        let (code, _, err) = shoal(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("unknown --backend 'cuda'; use flex or wgpu"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(!out.exists(), "nothing written for a bad backend");
+    // The app's flag is checked by the parser before any window opens.
+    let (code, _, err) = shoal(&["--backend", "cuda", "--seconds", "1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown backend 'cuda'; use flex or wgpu"), "{err}");
+}
