@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use shoal::boids::BoidParams;
 use shoal::boids::bench::{BoidBench, run as run_boid_bench};
+use shoal::scene::backend::BackendChoice;
 use shoal::scene::{AppOptions, build_app};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,7 +55,7 @@ struct DcganArgs {
     emnist_split: Option<shoal::learn::data::EmnistSplit>,
     /// flex (CPU) or wgpu (GPU; needs a build with the `gpu` feature, on by default).
     #[arg(long, default_value = "flex")]
-    backend: String,
+    backend: BackendChoice,
     #[arg(long, default_value = "sgd")]
     optimizer: shoal::learn::dcgan::OptimizerKind,
     #[arg(long, default_value_t = 128)]
@@ -172,7 +173,7 @@ struct RunArgs {
     /// Train DCGAN and Path-SGD on flex (CPU) or wgpu (the renderer's GPU; without a GPU the
     /// app falls back to flex and says so).
     #[arg(long, default_value = "flex")]
-    backend: shoal::scene::backend::BackendChoice,
+    backend: BackendChoice,
 }
 
 #[derive(Subcommand, Debug)]
@@ -191,7 +192,7 @@ struct DcganBenchArgs {
     batch: usize,
     /// flex (CPU) or wgpu (GPU).
     #[arg(long, default_value = "flex")]
-    backend: String,
+    backend: BackendChoice,
     #[arg(long, default_value_t = 5)]
     iters: usize,
 }
@@ -616,26 +617,25 @@ enum TrainBackend {
     Wgpu(shoal::learn::gpu::WgpuDevice),
 }
 
-/// Parses `--backend` and, for wgpu, opens the GPU (a clear error when there is none).
-fn train_backend(name: &str) -> Result<TrainBackend> {
-    match name {
-        "flex" => Ok(TrainBackend::Flex),
+/// For `--backend wgpu`, opens the GPU (a clear error when there is none).
+fn train_backend(choice: BackendChoice) -> Result<TrainBackend> {
+    match choice {
+        BackendChoice::Flex => Ok(TrainBackend::Flex),
         #[cfg(feature = "gpu")]
-        "wgpu" => {
+        BackendChoice::Wgpu => {
             use shoal::learn::gpu;
             let (dev, adapter) = gpu::standalone_device(gpu::software_allowed_by_env())?;
             eprintln!("training on the GPU: {adapter}");
             Ok(TrainBackend::Wgpu(dev))
         }
         #[cfg(not(feature = "gpu"))]
-        "wgpu" => anyhow::bail!("this shoal was built without the `gpu` feature; use --backend flex"),
-        other => anyhow::bail!("unknown --backend '{other}'; use flex or wgpu"),
+        BackendChoice::Wgpu => anyhow::bail!("this shoal was built without the `gpu` feature; use --backend flex"),
     }
 }
 
 fn dcgan(args: &DcganArgs) -> Result<()> {
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
-    match train_backend(&args.backend)? {
+    match train_backend(args.backend)? {
         TrainBackend::Flex => dcgan_on::<shoal::learn::CpuAutodiff>(args, Default::default()),
         #[cfg(feature = "gpu")]
         TrainBackend::Wgpu(dev) => dcgan_on::<shoal::learn::gpu::GpuAutodiff>(args, dev),
@@ -802,7 +802,7 @@ fn classifier(args: &ClassifierArgs) -> Result<()> {
 
 fn bench_dcgan(args: &DcganBenchArgs) -> Result<()> {
     anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
-    match train_backend(&args.backend)? {
+    match train_backend(args.backend)? {
         TrainBackend::Flex => bench_dcgan_on::<shoal::learn::CpuAutodiff>(args, Default::default()),
         #[cfg(feature = "gpu")]
         TrainBackend::Wgpu(dev) => bench_dcgan_on::<shoal::learn::gpu::GpuAutodiff>(args, dev),
@@ -828,7 +828,7 @@ fn bench_dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganBenchAr
     times.sort_by(f64::total_cmp);
     let json = serde_json::json!({
         "bench": "dcgan",
-        "backend": args.backend,
+        "backend": args.backend.name(),
         "batch": args.batch,
         "iters": args.iters,
         "ms_per_iter": times[times.len() / 2],

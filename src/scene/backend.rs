@@ -17,6 +17,15 @@ pub enum BackendChoice {
     Wgpu,
 }
 
+impl BackendChoice {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Flex => "flex",
+            Self::Wgpu => "wgpu",
+        }
+    }
+}
+
 impl std::str::FromStr for BackendChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -168,7 +177,14 @@ fn renderer_device(app: &App, allow_software: bool) -> BackendState {
     );
     BackendState {
         device: TrainDevice::Gpu(dev),
-        label: format!("GPU {summary} (burn wgpu, the renderer's device)"),
+        label: format!(
+            "{} {summary} (burn wgpu, the renderer's device)",
+            if summary.is_software() {
+                "the software adapter"
+            } else {
+                "GPU"
+            }
+        ),
         fallback: None,
     }
 }

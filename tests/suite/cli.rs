@@ -245,7 +245,7 @@ fn bad_backend_names_are_clear_errors_and_write_nothing() {
     ] {
         let (code, _, err) = shoal(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(err.contains("unknown --backend 'cuda'; use flex or wgpu"), "{err}");
+        assert!(err.contains("unknown backend 'cuda'; use flex or wgpu"), "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
     assert!(!out.exists(), "nothing written for a bad backend");
