@@ -124,10 +124,9 @@ impl RecordOptions {
 #[derive(Resource, Clone, Default)]
 struct Sink(Arc<Mutex<Vec<Vec<u8>>>>);
 
-/// Renders the frames; returns them as tightly packed RGBA rows.
-pub fn render_frames(opts: &RecordOptions, mut progress: impl FnMut(usize)) -> anyhow::Result<Vec<Vec<u8>>> {
-    opts.validate()?;
-    let (w, h) = opts.size;
+/// An app with Bevy's renderer but no window (no display needed; lavapipe works), updated by
+/// hand.
+pub fn headless_render_app() -> App {
     let mut app = App::new();
     app.add_plugins(
         DefaultPlugins
@@ -138,8 +137,16 @@ pub fn render_frames(opts: &RecordOptions, mut progress: impl FnMut(usize)) -> a
             })
             .disable::<WinitPlugin>(),
     )
-    .add_plugins(ScheduleRunnerPlugin::run_loop(Duration::ZERO))
-    .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
+    .add_plugins(ScheduleRunnerPlugin::run_loop(Duration::ZERO));
+    app
+}
+
+/// Renders the frames; returns them as tightly packed RGBA rows.
+pub fn render_frames(opts: &RecordOptions, mut progress: impl FnMut(usize)) -> anyhow::Result<Vec<Vec<u8>>> {
+    opts.validate()?;
+    let (w, h) = opts.size;
+    let mut app = headless_render_app();
+    app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
         1.0 / opts.fps as f64,
     )));
     let app_opts = AppOptions {

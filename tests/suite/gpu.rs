@@ -122,26 +122,13 @@ fn grid_diff(a: &Trainer<CpuAutodiff>, b: &Trainer<GpuAutodiff>) -> (u8, f64) {
 #[cfg(feature = "app")]
 #[test]
 fn the_app_trains_the_dcgan_on_the_renderers_device() {
-    use bevy::app::ScheduleRunnerPlugin;
-    use bevy::prelude::*;
-    use bevy::window::ExitCondition;
-    use bevy::winit::WinitPlugin;
     use shoal::scene::backend::{GpuTrainingPlugin, SharedBackend};
+    use shoal::scene::record::headless_render_app;
     use shoal::scene::training::{JobState, TrainingPlugin, Trainings};
     use shoal::scene::{JobKind, SharedSettings};
 
-    let mut app = App::new();
-    app.add_plugins(
-        DefaultPlugins
-            .set(WindowPlugin {
-                primary_window: None,
-                exit_condition: ExitCondition::DontExit,
-                ..default()
-            })
-            .disable::<WinitPlugin>(),
-    )
-    .add_plugins(ScheduleRunnerPlugin::run_loop(std::time::Duration::ZERO))
-    .add_plugins(GpuTrainingPlugin { allow_software: true });
+    let mut app = headless_render_app();
+    app.add_plugins(GpuTrainingPlugin { allow_software: true });
     let backend = app.world().resource::<SharedBackend>().clone();
     assert!(backend.get().is_none(), "unknown until the renderer exists");
     let settings = SharedSettings::default();
