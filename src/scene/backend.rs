@@ -129,6 +129,18 @@ pub struct GpuTrainingPlugin {
     pub allow_software: bool,
 }
 
+impl GpuTrainingPlugin {
+    /// A software adapter (lavapipe) is allowed when `SHOAL_WGPU_SOFTWARE=1`, for checks on
+    /// machines without a GPU.
+    pub fn from_env() -> Self {
+        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+        let allow_software = crate::learn::gpu::software_allowed_by_env();
+        #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+        let allow_software = false;
+        Self { allow_software }
+    }
+}
+
 impl Plugin for GpuTrainingPlugin {
     fn build(&self, app: &mut App) {
         if !app.world().contains_resource::<SharedBackend>() {

@@ -171,9 +171,7 @@ pub fn build_app(opts: &AppOptions) -> App {
     }));
     if opts.backend == backend::BackendChoice::Wgpu {
         // After DefaultPlugins: its `finish` runs once the renderer's device exists.
-        app.add_plugins(backend::GpuTrainingPlugin {
-            allow_software: software_gpu_allowed(),
-        });
+        app.add_plugins(backend::GpuTrainingPlugin::from_env());
     }
     add_tank(&mut app, opts);
     add_training(&mut app, opts);
@@ -241,13 +239,4 @@ pub fn add_training(app: &mut App, opts: &AppOptions) {
         .insert_resource(settings)
         .insert_resource(backend)
         .add_plugins(training::TrainingPlugin);
-}
-
-/// `SHOAL_WGPU_SOFTWARE=1`: GPU training may use a software adapter (lavapipe), for checks on
-/// machines without a GPU.
-fn software_gpu_allowed() -> bool {
-    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-    return crate::learn::gpu::software_allowed_by_env();
-    #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
-    return false;
 }

@@ -107,8 +107,8 @@ impl<B: Backend> Discriminator<B> {
 
 /// burn's `BatchNorm::forward` (same parameters, running statistics and results), computed
 /// without its transposes: in training mode burn swaps the batch and channel axes and copies
-/// the whole activation twice per layer (once for the mean, once for the variance), which was
-/// a third of a CPU iteration. Here the per-channel statistics reduce the contiguous
+/// the whole activation twice per layer (once for the mean, once for the variance); without
+/// them a CPU iteration takes about a quarter less time. Here the per-channel statistics reduce the contiguous
 /// `[n, c, h*w]` view along its last axis, then over the batch; the normalisation is one
 /// scale and one shift per channel. Eval mode (`valid()`) is burn's own.
 pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>) -> Tensor<B, D> {
@@ -143,7 +143,7 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
             .add(mean.detach().mul_scalar(momentum).reshape([c]))
             .detach(),
     );
-    // burn (like the paper's running estimate here) uses the biased batch variance.
+    // The biased batch variance, as burn's running estimate uses.
     bn.running_var.update(
         running_var
             .mul_scalar(1.0 - momentum)
