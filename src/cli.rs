@@ -174,6 +174,14 @@ struct RunArgs {
     /// app falls back to flex and says so).
     #[arg(long, default_value = "flex")]
     backend: BackendChoice,
+    /// With --backend wgpu: train on the renderer's own device (shared) or on a second device
+    /// of burn's own on the same GPU (own: steadier frames while the DCGAN trains).
+    #[arg(long, default_value = "shared")]
+    gpu_device: shoal::scene::backend::GpuDeviceChoice,
+    /// No window: render off-screen (1280x720) as fast as the work allows, to measure frame
+    /// times where there is no display. Needs --seconds.
+    #[arg(long)]
+    headless: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -333,6 +341,10 @@ fn app_options(args: &RunArgs) -> Result<AppOptions> {
             "--seconds must be a positive number, got {sec}"
         );
     }
+    anyhow::ensure!(
+        args.gpu_device == shoal::scene::backend::GpuDeviceChoice::Shared || args.backend == BackendChoice::Wgpu,
+        "--gpu-device applies to --backend wgpu only"
+    );
     Ok(AppOptions {
         fish: args.fish,
         seed: args.seed,
@@ -343,11 +355,17 @@ fn app_options(args: &RunArgs) -> Result<AppOptions> {
         diagnostics: args.diagnostics.clone(),
         seconds: args.seconds,
         backend: args.backend,
+        gpu_device: args.gpu_device,
+        headless: args.headless,
     })
 }
 
 fn run_app(args: &RunArgs) -> Result<()> {
     let opts = app_options(args)?;
+    anyhow::ensure!(
+        !args.headless || args.seconds.is_some(),
+        "--headless needs --seconds (there is no window to close)"
+    );
     exit_result(build_app(&opts).run())
 }
 

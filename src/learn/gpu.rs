@@ -121,18 +121,32 @@ pub fn standalone_device(allow_software: bool) -> anyhow::Result<(WgpuDevice, Ad
         "no graphics adapter for --backend wgpu (install a Vulkan driver, e.g. apt-get install \
          libvulkan1 mesa-vulkan-drivers, or use --backend flex)",
     )?;
+    device_on(&adapter, instance, allow_software)
+}
+
+/// A wgpu device of burn's own on `adapter` (which may also serve a renderer: a second
+/// device, with its own queue).
+pub fn device_on(
+    adapter: &wgpu::Adapter,
+    instance: wgpu::Instance,
+    allow_software: bool,
+) -> anyhow::Result<(WgpuDevice, AdapterSummary)> {
     let summary = AdapterSummary::of(&adapter.get_info());
     if let Some(why) = summary.refusal(allow_software) {
         anyhow::bail!("{why}; use --backend flex");
     }
-    // What burn's own device request asks for: everything the adapter offers.
+    // Everything the adapter offers, as burn's own device request asks for, but its
+    // experimental features (mesh shaders, cooperative matrices: NVIDIA's Vulkan driver lists
+    // them), which wgpu refuses unless unsafely enabled and burn's kernels here do not need.
+    let features =
+        adapter.features() - (wgpu::Features::MAPPABLE_PRIMARY_BUFFERS | wgpu::Features::all_experimental_mask());
     let (device, queue) = futures_lite::future::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("shoal training"),
-        required_features: adapter.features().difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS),
+        required_features: features,
         required_limits: adapter.limits(),
         memory_hints: wgpu::MemoryHints::MemoryUsage,
         ..Default::default()
     }))
     .with_context(|| format!("cannot open the graphics adapter {summary}"))?;
-    Ok((share_device(instance, adapter, device, queue), summary))
+    Ok((share_device(instance, adapter.clone(), device, queue), summary))
 }

@@ -6,7 +6,7 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Takes a screenshot of the primary window after `after_frames` frames, writes it
+/// Takes a screenshot of the primary window (or, headless, of the tank's render target) after `after_frames` frames, writes it
 /// atomically to `out`, then exits (with an error exit code if saving failed).
 pub struct CapturePlugin {
     pub out: PathBuf,
@@ -51,17 +51,20 @@ fn capture(
     mut commands: Commands,
     frames: Res<FrameCount>,
     mut state: ResMut<CaptureState>,
+    target: Option<Res<crate::scene::tank::TankTarget>>,
     mut exit: MessageWriter<AppExit>,
 ) {
     if !state.requested && frames.0 >= state.after {
         state.requested = true;
         let (out, slot) = (state.out.clone(), state.outcome.clone());
-        commands
-            .spawn(Screenshot::primary_window())
-            .observe(move |ev: On<ScreenshotCaptured>| {
-                let result = save_png(&ev.image, &out);
-                *slot.lock().expect("capture lock") = Some(result);
-            });
+        let shot = match target {
+            Some(t) => Screenshot::image(t.0.clone()),
+            None => Screenshot::primary_window(),
+        };
+        commands.spawn(shot).observe(move |ev: On<ScreenshotCaptured>| {
+            let result = save_png(&ev.image, &out);
+            *slot.lock().expect("capture lock") = Some(result);
+        });
     }
     let done = state.outcome.lock().expect("capture lock").take();
     match done {

@@ -135,6 +135,11 @@ pub struct AppOptions {
     pub seconds: Option<f64>,
     /// The backend the trainings run on (`--backend`).
     pub backend: backend::BackendChoice,
+    /// With `--backend wgpu`: the renderer's device or one of burn's own (`--gpu-device`).
+    pub gpu_device: backend::GpuDeviceChoice,
+    /// `--headless`: render the tank (and its panels) off-screen at 1280x720 with no window
+    /// and no frame pacing, so frame times measure the work alone (machines without a display).
+    pub headless: bool,
 }
 
 impl Default for AppOptions {
@@ -149,31 +154,21 @@ impl Default for AppOptions {
             diagnostics: None,
             seconds: None,
             backend: backend::BackendChoice::Flex,
+            gpu_device: backend::GpuDeviceChoice::Shared,
+            headless: false,
         }
     }
 }
 
 /// The interactive app: a window with the tank, its panels and the training jobs.
 pub fn build_app(opts: &AppOptions) -> App {
-    let mut app = App::new();
-    app.add_plugins(DefaultPlugins.set(WindowPlugin {
-        primary_window: Some(Window {
-            title: "shoal — a fish school and live neural-network training".into(),
-            resolution: (1280, 720).into(),
-            // In the browser: draw into the page's canvas and follow its size.
-            #[cfg(target_arch = "wasm32")]
-            canvas: Some(web::CANVAS.into()),
-            #[cfg(target_arch = "wasm32")]
-            fit_canvas_to_parent: true,
-            ..default()
-        }),
-        ..default()
-    }));
+    let mut app = if opts.headless { headless_app() } else { windowed_app() };
     if opts.backend == backend::BackendChoice::Wgpu {
         // After DefaultPlugins: its `finish` runs once the renderer's device exists.
-        app.add_plugins(backend::GpuTrainingPlugin::from_env());
+        app.add_plugins(backend::GpuTrainingPlugin::from_env(opts.gpu_device));
     }
     add_tank(&mut app, opts);
+    app.add_systems(First, cap_catch_up);
     add_training(&mut app, opts);
     app.add_plugins((
         FrameTimeDiagnosticsPlugin::default(),
@@ -196,6 +191,48 @@ pub fn build_app(opts: &AppOptions) -> App {
             app.add_plugins(diagnostics::DiagnosticsPlugin { out: None, every: 1e9 });
         }
     }
+    app
+}
+
+/// Most school steps one frame runs to catch up with the clock. When steps cost more than
+/// real time allows (a huge school on a small machine), the school swims in slow motion
+/// instead of each frame running ever more steps and the app freezing.
+pub const MAX_STEPS_PER_FRAME: f64 = 4.0;
+
+fn cap_catch_up(fixed: Res<Time<Fixed>>, mut virt: ResMut<Time<Virtual>>) {
+    let cap = fixed.timestep().mul_f64(MAX_STEPS_PER_FRAME);
+    if virt.max_delta() != cap {
+        virt.set_max_delta(cap);
+    }
+}
+
+/// The app's window: 1280x720 (in the browser, the page's canvas).
+fn windowed_app() -> App {
+    let mut app = App::new();
+    app.add_plugins(DefaultPlugins.set(WindowPlugin {
+        primary_window: Some(Window {
+            title: "shoal — a fish school and live neural-network training".into(),
+            resolution: (1280, 720).into(),
+            // In the browser: draw into the page's canvas and follow its size.
+            #[cfg(target_arch = "wasm32")]
+            canvas: Some(web::CANVAS.into()),
+            #[cfg(target_arch = "wasm32")]
+            fit_canvas_to_parent: true,
+            ..default()
+        }),
+        ..default()
+    }));
+    app
+}
+
+/// No window: the tank camera draws into a 1280x720 image that nothing presents, and the
+/// loop runs as fast as the work allows.
+fn headless_app() -> App {
+    use bevy::render::render_resource::TextureFormat;
+    let mut app = record::headless_render_app();
+    let target = Image::new_target_texture(1280, 720, TextureFormat::Rgba8UnormSrgb, None);
+    let handle = app.world_mut().resource_mut::<Assets<Image>>().add(target);
+    app.insert_resource(tank::TankTarget(handle));
     app
 }
 

@@ -23,6 +23,8 @@ enum Ctl {
     Run(bool),
     Reset,
     Cmd(Command),
+    /// End the worker after its current step.
+    Quit,
 }
 
 enum Msg {
@@ -39,6 +41,9 @@ enum Driver {
     Thread {
         tx: Sender<Ctl>,
         rx: Receiver<Msg>,
+        /// Joined on shutdown, so no worker is mid-step (e.g. submitting GPU work) while the
+        /// process exits.
+        handle: Option<std::thread::JoinHandle<()>>,
     },
     /// Steps on the main thread: within `budget` per frame, or exactly `per_frame` steps
     /// per frame on average (deterministic, for recordings).
@@ -108,11 +113,29 @@ impl JobState {
     pub fn threaded(name: &str, factory: Factory) -> Self {
         let (ctl_tx, ctl_rx) = channel::<Ctl>();
         let (msg_tx, msg_rx) = channel::<Msg>();
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name(format!("train {name}"))
             .spawn(move || worker(factory, ctl_rx, msg_tx))
             .expect("spawn a training thread");
-        Self::new(name, Driver::Thread { tx: ctl_tx, rx: msg_rx })
+        Self::new(
+            name,
+            Driver::Thread {
+                tx: ctl_tx,
+                rx: msg_rx,
+                handle: Some(handle),
+            },
+        )
+    }
+
+    /// Stops a worker thread and waits for it (at most one training step). Idempotent; a
+    /// no-op for jobs stepped on the main thread.
+    pub fn shutdown(&mut self) {
+        if let Driver::Thread { tx, handle, .. } = self.driver.get_mut().unwrap_or_else(|e| e.into_inner())
+            && let Some(h) = handle.take()
+        {
+            let _ = tx.send(Ctl::Quit);
+            let _ = h.join();
+        }
     }
 
     /// A job stepped on the main thread within `budget` per frame (wasm, tests).
@@ -359,6 +382,7 @@ fn worker(factory: Factory, ctl: Receiver<Ctl>, out: Sender<Msg>) {
         };
         match next {
             Some(Ctl::Run(r)) => running = r,
+            Some(Ctl::Quit) => return,
             Some(Ctl::Reset) => {
                 running = false;
                 job = build(&out);
@@ -392,7 +416,20 @@ pub struct Trainings {
     pub jobs: Vec<JobState>,
 }
 
+impl Drop for JobState {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
 impl Trainings {
+    /// Stops every worker thread and waits for them.
+    pub fn shutdown(&mut self) {
+        for j in &mut self.jobs {
+            j.shutdown();
+        }
+    }
+
     pub fn find(&self, name: &str) -> Option<&JobState> {
         self.jobs.iter().find(|j| j.name == name)
     }
@@ -408,10 +445,20 @@ pub struct TrainingPlugin;
 
 impl Plugin for TrainingPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<Trainings>().add_systems(
-            Update,
-            poll_jobs.run_if(|f: Option<Res<FreezeTraining>>| f.is_none_or(|f| !f.0)),
-        );
+        app.init_resource::<Trainings>()
+            .add_systems(
+                Update,
+                poll_jobs.run_if(|f: Option<Res<FreezeTraining>>| f.is_none_or(|f| !f.0)),
+            )
+            .add_systems(PostUpdate, stop_workers_on_exit);
+    }
+}
+
+/// When the app is told to exit, the workers stop before the process does (a worker killed
+/// mid-step by the process exit can crash a GPU driver).
+fn stop_workers_on_exit(mut exits: MessageReader<AppExit>, mut trainings: ResMut<Trainings>) {
+    if exits.read().next().is_some() {
+        trainings.shutdown();
     }
 }
 

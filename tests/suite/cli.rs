@@ -118,6 +118,76 @@ fn screenshot_writes_a_real_frame_of_the_tank() {
     assert!(err.contains("does not exist"), "{err}");
 }
 
+/// `shoal ARGS` with no display at all (the headless app must not need one).
+fn shoal_no_display(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(args)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("run shoal");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn headless_app_measures_frames_and_screenshots_without_a_display() {
+    let (code, out, err) = shoal_no_display(&[
+        "--headless",
+        "--fish",
+        "250",
+        "--no-train",
+        "--seconds",
+        "4",
+        "--diagnostics",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().expect("a report")).unwrap();
+    assert_eq!(last["kind"], "final", "{out}");
+    assert_eq!(last["fish"], 250, "{out}");
+    let run = &last["run"];
+    assert!(run["frames"].as_u64().unwrap() > 5, "{out}");
+    let (p50, p95) = (run["p50_ms"].as_f64().unwrap(), run["p95_ms"].as_f64().unwrap());
+    assert!(p50 > 0.0 && p50 <= p95 && p95.is_finite(), "{out}");
+
+    // Without --seconds nothing would ever end it: refused up front.
+    let (code, _, err) = shoal_no_display(&["--headless", "--no-train"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--headless needs --seconds"), "{err}");
+
+    // A screenshot of the off-screen frame: the tank and its panels.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("headless.png");
+    let (code, _, err) = shoal_no_display(&[
+        "screenshot",
+        "--headless",
+        "--fish",
+        "300",
+        "--frames",
+        "20",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(std::fs::read(&path).unwrap()))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (1280, 720));
+    let mut colours: Vec<[u8; 3]> = buf[..info.buffer_size()]
+        .chunks_exact(3)
+        .step_by(7)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect();
+    colours.sort_unstable();
+    colours.dedup();
+    assert!(colours.len() > 200, "only {} colours", colours.len());
+}
+
 fn record(args: &[&str]) -> (i32, String) {
     let mut all = vec!["record"];
     all.extend(args);
@@ -253,4 +323,10 @@ fn bad_backend_names_are_clear_errors_and_write_nothing() {
     let (code, _, err) = shoal(&["--backend", "cuda", "--seconds", "1"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown backend 'cuda'; use flex or wgpu"), "{err}");
+    let (code, _, err) = shoal(&["--backend", "wgpu", "--gpu-device", "mine", "--seconds", "1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown GPU device 'mine'; use shared or own"), "{err}");
+    let (code, _, err) = shoal(&["--gpu-device", "own", "--seconds", "1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--gpu-device applies to --backend wgpu only"), "{err}");
 }

@@ -122,13 +122,32 @@ fn grid_diff(a: &Trainer<CpuAutodiff>, b: &Trainer<GpuAutodiff>) -> (u8, f64) {
 #[cfg(feature = "app")]
 #[test]
 fn the_app_trains_the_dcgan_on_the_renderers_device() {
+    let label = dcgan_in_app(shoal::scene::backend::GpuDeviceChoice::Shared);
+    assert!(label.contains("the renderer's device"), "{label}");
+}
+
+/// `--gpu-device own`: a second wgpu device on the renderer's adapter.
+#[cfg(feature = "app")]
+#[test]
+fn the_app_trains_the_dcgan_on_a_device_of_its_own() {
+    let label = dcgan_in_app(shoal::scene::backend::GpuDeviceChoice::Own);
+    assert!(label.contains("a device of its own"), "{label}");
+}
+
+/// Trains a DCGAN job for a few frames in a headless render app on the chosen GPU device;
+/// returns the backend's label.
+#[cfg(feature = "app")]
+fn dcgan_in_app(device: shoal::scene::backend::GpuDeviceChoice) -> String {
     use shoal::scene::backend::{GpuTrainingPlugin, SharedBackend};
     use shoal::scene::record::headless_render_app;
     use shoal::scene::training::{JobState, TrainingPlugin, Trainings};
     use shoal::scene::{JobKind, SharedSettings};
 
     let mut app = headless_render_app();
-    app.add_plugins(GpuTrainingPlugin { allow_software: true });
+    app.add_plugins(GpuTrainingPlugin {
+        allow_software: true,
+        device,
+    });
     let backend = app.world().resource::<SharedBackend>().clone();
     assert!(backend.get().is_none(), "unknown until the renderer exists");
     let settings = SharedSettings::default();
@@ -140,8 +159,7 @@ fn the_app_trains_the_dcgan_on_the_renderers_device() {
     app.finish();
     app.cleanup();
     let state = backend.get().expect("set in finish");
-    assert!(state.on_gpu(), "the renderer's device is used: {}", state.label);
-    assert!(state.label.contains("renderer"), "{}", state.label);
+    assert!(state.on_gpu(), "trains on the GPU: {}", state.label);
     for _ in 0..4 {
         app.update();
     }
@@ -155,6 +173,7 @@ fn the_app_trains_the_dcgan_on_the_renderers_device() {
             .all(|h| !h.is_empty() && h.iter().all(|p| p[1].is_finite()))
     );
     assert!(j.last_image.is_some(), "the sample grid came back from the GPU");
+    state.label
 }
 
 /// `--backend wgpu` in an app without a renderer: the trainings fall back to the CPU and the
@@ -165,8 +184,10 @@ fn without_a_renderer_the_app_trains_on_the_cpu_and_says_why() {
     use bevy::prelude::*;
     use shoal::scene::backend::{GpuTrainingPlugin, SharedBackend};
     let mut app = App::new();
-    app.add_plugins(MinimalPlugins)
-        .add_plugins(GpuTrainingPlugin { allow_software: true });
+    app.add_plugins(MinimalPlugins).add_plugins(GpuTrainingPlugin {
+        allow_software: true,
+        device: shoal::scene::backend::GpuDeviceChoice::Shared,
+    });
     app.finish();
     let state = app.world().resource::<SharedBackend>().wait();
     assert!(!state.on_gpu());
