@@ -174,10 +174,11 @@ struct RunArgs {
     /// app falls back to flex and says so).
     #[arg(long, default_value = "flex")]
     backend: BackendChoice,
-    /// With --backend wgpu: train on the renderer's own device (shared) or on a second device
-    /// of burn's own on the same GPU (own: steadier frames while the DCGAN trains).
-    #[arg(long, default_value = "shared")]
-    gpu_device: shoal::scene::backend::GpuDeviceChoice,
+    /// With --backend wgpu: train on a device of burn's own on the renderer's GPU (own, the
+    /// default) or on the renderer's device itself (shared: one device, but the frames wait on
+    /// the training).
+    #[arg(long)]
+    gpu_device: Option<shoal::scene::backend::GpuDeviceChoice>,
     /// No window: render off-screen (1280x720) as fast as the work allows, to measure frame
     /// times where there is no display. Needs --seconds.
     #[arg(long)]
@@ -342,7 +343,7 @@ fn app_options(args: &RunArgs) -> Result<AppOptions> {
         );
     }
     anyhow::ensure!(
-        args.gpu_device == shoal::scene::backend::GpuDeviceChoice::Shared || args.backend == BackendChoice::Wgpu,
+        args.gpu_device.is_none() || args.backend == BackendChoice::Wgpu,
         "--gpu-device applies to --backend wgpu only"
     );
     Ok(AppOptions {
@@ -355,7 +356,7 @@ fn app_options(args: &RunArgs) -> Result<AppOptions> {
         diagnostics: args.diagnostics.clone(),
         seconds: args.seconds,
         backend: args.backend,
-        gpu_device: args.gpu_device,
+        gpu_device: args.gpu_device.unwrap_or_default(),
         headless: args.headless,
     })
 }

@@ -135,7 +135,8 @@ pub struct AppOptions {
     pub seconds: Option<f64>,
     /// The backend the trainings run on (`--backend`).
     pub backend: backend::BackendChoice,
-    /// With `--backend wgpu`: the renderer's device or one of burn's own (`--gpu-device`).
+    /// With `--backend wgpu`: a device of burn's own on the renderer's GPU, or the renderer's
+    /// device itself (`--gpu-device`).
     pub gpu_device: backend::GpuDeviceChoice,
     /// `--headless`: render the tank (and its panels) off-screen at 1280x720 with no window
     /// and no frame pacing, so frame times measure the work alone (machines without a display).
@@ -154,7 +155,7 @@ impl Default for AppOptions {
             diagnostics: None,
             seconds: None,
             backend: backend::BackendChoice::Flex,
-            gpu_device: backend::GpuDeviceChoice::Shared,
+            gpu_device: backend::GpuDeviceChoice::Own,
             headless: false,
         }
     }
