@@ -17,6 +17,20 @@ pub mod path_sgd;
 pub mod plot;
 pub mod rng;
 
+/// `t` as a tensor of backend `B2` when `B1` is `B2` (else `t` back): lets generic code take a
+/// faster path written for one backend.
+pub fn cast<B1: burn::tensor::backend::Backend, B2: burn::tensor::backend::Backend, const D: usize>(
+    t: burn::tensor::Tensor<B1, D>,
+) -> Result<burn::tensor::Tensor<B2, D>, burn::tensor::Tensor<B1, D>> {
+    let any: Box<dyn std::any::Any> = Box::new(t);
+    match any.downcast::<burn::tensor::Tensor<B2, D>>() {
+        Ok(t) => Ok(*t),
+        Err(any) => Err(*any
+            .downcast::<burn::tensor::Tensor<B1, D>>()
+            .expect("the same type went in")),
+    }
+}
+
 /// burn's backends keep one global random state for weight initialisation. Seeding it
 /// and drawing the initial weights happen under this lock, so runs (and tests running in
 /// parallel) get exactly the weights their seed gives.

@@ -5,6 +5,7 @@
 //! SGD lr 1e-3, momentum 0.8, Nesterov, dampening 0 for both nets, lr x 0.95^(epoch div 2);
 //! or Adam (lr 2e-4, betas 0.5 / 0.999, eps 1e-8). Sampling uses eval-mode BatchNorm.
 
+mod bn_flex;
 pub mod checkpoint;
 pub mod model;
 

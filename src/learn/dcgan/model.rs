@@ -115,6 +115,11 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
     if !B::ad_enabled(&x.device()) || D < 2 {
         return bn.forward(x);
     }
+    // On the CPU backend: one fused op (see `bn_flex`).
+    let x = match crate::learn::cast::<B, crate::learn::CpuAutodiff, D>(x) {
+        Ok(x) => return batch_norm_flex(bn, x),
+        Err(x) => x,
+    };
     let dims = x.dims();
     let (n, c) = (dims[0], dims[1]);
     let rest: usize = dims[2..].iter().product();
@@ -132,7 +137,49 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
     let mean = channel_mean(x.clone());
     let centred = x.sub(mean.clone());
     let var = channel_mean(centred.clone().square());
+    update_running_stats(bn, mean.clone().reshape([c]), var.clone().reshape([c]));
+    let scale = var
+        .add_scalar(bn.epsilon)
+        .sqrt()
+        .recip()
+        .mul(bn.gamma.val().reshape(shape));
+    centred.mul(scale).add(bn.beta.val().reshape(shape))
+}
 
+/// [`batch_norm`] on the CPU backend, as one fused autodiff op.
+fn batch_norm_flex<B: Backend, const D: usize>(
+    bn: &BatchNorm<B>,
+    x: Tensor<crate::learn::CpuAutodiff, D>,
+) -> Tensor<B, D> {
+    use crate::learn::{CpuAutodiff, cast};
+    use burn::tensor::TensorPrimitive;
+    let param = |t: Tensor<B, 1>| {
+        cast::<B, CpuAutodiff, 1>(t)
+            .ok()
+            .expect("the same backend as the input")
+            .into_primitive()
+            .tensor()
+    };
+    let device = bn.gamma.val().device();
+    let (y, mean, var) = super::bn_flex::batch_norm_train(
+        x.into_primitive().tensor(),
+        param(bn.gamma.val()),
+        param(bn.beta.val()),
+        bn.epsilon,
+    );
+    update_running_stats(
+        bn,
+        Tensor::<B, 1>::from_floats(mean.as_slice(), &device),
+        Tensor::<B, 1>::from_floats(var.as_slice(), &device),
+    );
+    cast::<CpuAutodiff, B, D>(Tensor::from_primitive(TensorPrimitive::Float(y)))
+        .ok()
+        .expect("B is the CPU autodiff backend")
+}
+
+/// burn's running estimates: `(1 - momentum) * running + momentum * batch`, with the
+/// batch's biased variance as burn uses.
+fn update_running_stats<B: Backend>(bn: &BatchNorm<B>, mean: Tensor<B, 1>, var: Tensor<B, 1>) {
     let momentum = bn.momentum;
     let device = mean.device();
     let running_mean = bn.running_mean.value_sync().to_device(&device);
@@ -140,22 +187,15 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
     bn.running_mean.update(
         running_mean
             .mul_scalar(1.0 - momentum)
-            .add(mean.detach().mul_scalar(momentum).reshape([c]))
+            .add(mean.detach().mul_scalar(momentum))
             .detach(),
     );
-    // The biased batch variance, as burn's running estimate uses.
     bn.running_var.update(
         running_var
             .mul_scalar(1.0 - momentum)
-            .add(var.clone().detach().mul_scalar(momentum).reshape([c]))
+            .add(var.detach().mul_scalar(momentum))
             .detach(),
     );
-    let scale = var
-        .add_scalar(bn.epsilon)
-        .sqrt()
-        .recip()
-        .mul(bn.gamma.val().reshape(shape));
-    centred.mul(scale).add(bn.beta.val().reshape(shape))
 }
 
 /// Binary cross-entropy of probabilities against a constant target, mean over the batch;

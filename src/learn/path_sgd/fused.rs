@@ -11,24 +11,20 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
 use burn_flex::{Flex, FlexTensor};
-use std::any::Any;
 
 /// Rows per block of parallel work.
 const BLOCK_ROWS: usize = 32;
 
 /// `tensor` as a Flex tensor when `B` is Flex (else the tensor back).
 pub fn to_flex<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Result<FlexTensor, Tensor<B, D>> {
-    let any: Box<dyn Any> = Box::new(tensor);
-    match any.downcast::<Tensor<Flex, D>>() {
-        Ok(t) => Ok(t.into_primitive().tensor()),
-        Err(any) => Err(*any.downcast::<Tensor<B, D>>().expect("the same type went in")),
-    }
+    crate::learn::cast::<B, Flex, D>(tensor).map(|t| t.into_primitive().tensor())
 }
 
 /// The inverse of [`to_flex`]; only called when `B` is Flex.
 pub fn from_flex<B: Backend, const D: usize>(t: FlexTensor) -> Tensor<B, D> {
-    let any: Box<dyn Any> = Box::new(Tensor::<Flex, D>::from_primitive(TensorPrimitive::Float(t)));
-    *any.downcast::<Tensor<B, D>>().expect("B is Flex")
+    crate::learn::cast::<Flex, B, D>(Tensor::from_primitive(TensorPrimitive::Float(t)))
+        .ok()
+        .expect("B is Flex")
 }
 
 /// A Flex tensor with contiguous `f32` storage starting at 0 (copied into that form if needed).

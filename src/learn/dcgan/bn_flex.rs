@@ -1,0 +1,205 @@
+//! Training-mode batch norm as one autodiff op on burn's Flex backend: the statistics, the
+//! normalisation and the whole backward pass are loops over the raw `f32` buffers, spread
+//! over threads (rayon on native). Built from burn ops the same layer costs a broadcast
+//! subtract, multiply and add forward, and their gradients' reductions backward, each a
+//! single-threaded strided pass over the activation (about a sixth of a DCGAN iteration).
+//!
+//! Inputs are `[n, c, inner...]` (channel axis 1). Statistics are summed in `f64`.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::TensorData;
+use burn_flex::{Flex, FlexTensor};
+
+type Ad = burn::backend::Autodiff<Flex>;
+type AdTensor = burn::tensor::ops::FloatTensor<Ad>;
+
+/// Channels per block of parallel work for the reductions.
+const CHANNEL_BLOCK: usize = 16;
+
+/// Shape of the activation seen as `[n, c, inner]`.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    n: usize,
+    c: usize,
+    inner: usize,
+}
+
+impl Dims {
+    fn count(self) -> usize {
+        self.n * self.inner
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn par_map<T: Send, F: Fn(usize) -> T + Sync + Send>(n: usize, f: F) -> Vec<T> {
+    use rayon::prelude::*;
+    (0..n).into_par_iter().map(f).collect()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn par_map<T: Send, F: Fn(usize) -> T + Sync + Send>(n: usize, f: F) -> Vec<T> {
+    (0..n).map(f).collect()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn par_rows<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], row: usize, f: F) {
+    use rayon::prelude::*;
+    out.par_chunks_mut(row).enumerate().for_each(|(i, r)| f(i, r));
+}
+
+#[cfg(target_arch = "wasm32")]
+fn par_rows<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], row: usize, f: F) {
+    out.chunks_mut(row).enumerate().for_each(|(i, r)| f(i, r));
+}
+
+/// Per channel, `sum over samples and positions of term(channel, value index)`, in blocks
+/// of channels (each block's sums in a fixed order: results do not depend on threads).
+fn per_channel(d: Dims, term: impl Fn(usize, usize) -> f64 + Sync + Send) -> Vec<f64> {
+    let blocks = par_map(d.c.div_ceil(CHANNEL_BLOCK), |b| {
+        let (c0, c1) = (b * CHANNEL_BLOCK, ((b + 1) * CHANNEL_BLOCK).min(d.c));
+        let mut acc = vec![0.0f64; c1 - c0];
+        for i in 0..d.n {
+            for (k, c) in (c0..c1).enumerate() {
+                let base = (i * d.c + c) * d.inner;
+                let mut s = 0.0f64;
+                for j in base..base + d.inner {
+                    s += term(c, j);
+                }
+                acc[k] += s;
+            }
+        }
+        acc
+    });
+    blocks.concat()
+}
+
+/// `f(channel, value index)` for every value, written to a new buffer, one sample per task.
+fn map_values(d: Dims, f: impl Fn(usize, usize) -> f32 + Sync + Send) -> Vec<f32> {
+    let row = d.c * d.inner;
+    let mut out = vec![0.0f32; d.n * row];
+    par_rows(&mut out, row, |i, r| {
+        for c in 0..d.c {
+            for j in 0..d.inner {
+                let at = c * d.inner + j;
+                r[at] = f(c, i * row + at);
+            }
+        }
+    });
+    out
+}
+
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    let n = t.layout().num_elements();
+    if t.layout().contiguous_offsets() == Some((0, n)) {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn values(t: &FlexTensor, n: usize) -> &[f32] {
+    &t.storage::<f32>()[..n]
+}
+
+fn tensor(v: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(v, shape))
+}
+
+/// What the backward pass needs: the input, the per-channel mean and 1/std, gamma.
+#[derive(Clone, Debug)]
+struct State {
+    x: FlexTensor,
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    gamma: Vec<f32>,
+    dims: Dims,
+    shape: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let s = ops.state;
+        let d = s.dims;
+        let total = d.n * d.c * d.inner;
+        let g = contiguous(grads.consume::<Flex>(&ops.node));
+        let (g, x) = (values(&g, total), values(&s.x, total));
+        let x_hat = |c: usize, j: usize| (x[j] - s.mean[c]) * s.inv_std[c];
+        let d_beta = per_channel(d, |_, j| g[j] as f64);
+        let d_gamma = per_channel(d, |c, j| (g[j] * x_hat(c, j)) as f64);
+        if let Some(node) = node_x {
+            // dx = gamma / std / m * (m g - sum g - x_hat sum(g x_hat))
+            let m = d.count() as f32;
+            let dx = map_values(d, |c, j| {
+                s.gamma[c] * s.inv_std[c] / m * (m * g[j] - d_beta[c] as f32 - x_hat(c, j) * d_gamma[c] as f32)
+            });
+            grads.register::<Flex>(node.id, tensor(dx, s.shape.clone()));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor(d_gamma.iter().map(|&v| v as f32).collect(), vec![d.c]));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor(d_beta.iter().map(|&v| v as f32).collect(), vec![d.c]));
+        }
+    }
+}
+
+/// Batch norm over the batch and every axis after the channel axis (1), with the batch's
+/// biased variance. Returns the output and the per-channel mean and biased variance.
+pub fn batch_norm_train(x: AdTensor, gamma: AdTensor, beta: AdTensor, epsilon: f64) -> (AdTensor, Vec<f32>, Vec<f32>) {
+    let shape: Vec<usize> = x.primitive.layout().shape().iter().copied().collect();
+    let dims = Dims {
+        n: shape[0],
+        c: shape[1],
+        inner: shape[2..].iter().product(),
+    };
+    let total = dims.n * dims.c * dims.inner;
+    let xs = contiguous(x.primitive.clone());
+    let gamma_v = values(&contiguous(gamma.primitive.clone()), dims.c).to_vec();
+    let beta_v = values(&contiguous(beta.primitive.clone()), dims.c).to_vec();
+    let (mean, var) = {
+        let xv = values(&xs, total);
+        let m = dims.count() as f64;
+        let mean: Vec<f64> = per_channel(dims, |_, j| xv[j] as f64).iter().map(|s| s / m).collect();
+        let var: Vec<f64> = per_channel(dims, |c, j| (xv[j] as f64 - mean[c]).powi(2))
+            .iter()
+            .map(|s| s / m)
+            .collect();
+        (mean, var)
+    };
+    let mean_f: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
+    let var_f: Vec<f32> = var.iter().map(|&v| v as f32).collect();
+    let inv_std: Vec<f32> = var.iter().map(|&v| (1.0 / (v + epsilon).sqrt()) as f32).collect();
+    let y = {
+        let xv = values(&xs, total);
+        map_values(dims, |c, j| (xv[j] - mean_f[c]) * inv_std[c] * gamma_v[c] + beta_v[c])
+    };
+    let y = tensor(y, shape.clone());
+    let out = match BatchNormBackward
+        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(
+            State {
+                x: xs,
+                mean: mean_f.clone(),
+                inv_std,
+                gamma: gamma_v,
+                dims,
+                shape,
+            },
+            y,
+        ),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    (out, mean_f, var_f)
+}
