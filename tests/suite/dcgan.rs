@@ -201,13 +201,17 @@ fn distortion_is_identity_at_zero_and_keeps_the_digit_otherwise() {
     assert!(changed >= 18, "only {changed} of 20 images changed");
 }
 
-/// The DCGAN's own batch norm (no transposes) computes what burn's `BatchNorm` computes:
-/// outputs, gradients of input, gamma and beta, and the running statistics it leaves.
+/// The DCGAN's own batch norm computes what burn's `BatchNorm` computes: outputs, gradients of
+/// input, gamma and beta, and the running statistics it leaves — both its fused op on the CPU
+/// backend and its burn-ops maths for other backends (reached here through an autodiff backend
+/// with another checkpointing strategy, a different type).
 #[test]
 fn the_dcgan_batch_norm_equals_burns_batch_norm() {
     use burn::nn::BatchNormConfig;
+    use burn::tensor::backend::AutodiffBackend;
     use shoal::learn::dcgan::model::batch_norm;
-    fn check<const D: usize>(shape: [usize; D]) {
+    type Generic = burn::backend::Autodiff<Cpu, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>;
+    fn check<B: AutodiffBackend, const D: usize>(shape: [usize; D]) {
         let dev = Default::default();
         let c = shape[1];
         let len: usize = shape.iter().product();
@@ -216,7 +220,7 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
         // gamma, beta and the running statistics away from their defaults.
         // Two separate modules: clones would share their running statistics.
         let make = || {
-            let mut bn = BatchNormConfig::new(c).init::<CpuAutodiff>(&dev);
+            let mut bn = BatchNormConfig::new(c).init::<B>(&dev);
             let g: Vec<f32> = (0..c).map(|k| 0.5 + k as f32 * 0.1).collect();
             let b: Vec<f32> = (0..c).map(|k| k as f32 * -0.2).collect();
             bn.gamma = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(g, [c]), &dev));
@@ -226,14 +230,14 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
         let (bn, ours) = (make(), make());
         let mut outs = Vec::new();
         for (k, which) in [&bn, &ours].into_iter().enumerate() {
-            let x = Tensor::<CpuAutodiff, D>::from_data(TensorData::new(vals.clone(), shape), &dev).require_grad();
+            let x = Tensor::<B, D>::from_data(TensorData::new(vals.clone(), shape), &dev).require_grad();
             let y = if k == 0 {
                 which.forward(x.clone())
             } else {
                 batch_norm(which, x.clone())
             };
             // A loss that weighs the outputs unevenly, so every gradient term matters.
-            let w = Tensor::<CpuAutodiff, D>::from_data(
+            let w = Tensor::<B, D>::from_data(
                 TensorData::new(
                     (0..len).map(|i| ((i * 37 % 11) as f32) - 5.0).collect::<Vec<_>>(),
                     shape,
@@ -242,7 +246,7 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
             );
             let loss = (y.clone() * w).sum();
             let grads = loss.backward();
-            let v = |t: Tensor<Cpu, 1>| t.into_data().to_vec::<f32>().unwrap();
+            let v = |t: Tensor<B::InnerBackend, 1>| t.into_data().to_vec::<f32>().unwrap();
             outs.push([
                 y.into_data().to_vec::<f32>().unwrap(),
                 x.grad(&grads)
@@ -278,6 +282,8 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
         // The running statistics moved away from (0, 1): the comparison above is not vacuous.
         assert!(outs[1][4].iter().any(|m| m.abs() > 0.01));
     }
-    check([16, 6]);
-    check([8, 5, 4, 3]);
+    check::<CpuAutodiff, 2>([16, 6]);
+    check::<CpuAutodiff, 4>([8, 5, 4, 3]);
+    check::<Generic, 2>([16, 6]);
+    check::<Generic, 4>([8, 5, 4, 3]);
 }
