@@ -17,6 +17,18 @@ pub mod path_sgd;
 pub mod plot;
 pub mod rng;
 
+/// `f(0), ..., f(n - 1)` in order, computed in parallel (rayon) on native, in turn on wasm.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn par_map<T: Send, F: Fn(usize) -> T + Sync + Send>(n: usize, f: F) -> Vec<T> {
+    use rayon::prelude::*;
+    (0..n).into_par_iter().map(f).collect()
+}
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn par_map<T: Send, F: Fn(usize) -> T + Sync + Send>(n: usize, f: F) -> Vec<T> {
+    (0..n).map(f).collect()
+}
+
 /// `t` as a tensor of backend `B2` when `B1` is `B2` (else `t` back): lets generic code take a
 /// faster path written for one backend.
 pub fn cast<B1: burn::tensor::backend::Backend, B2: burn::tensor::backend::Backend, const D: usize>(

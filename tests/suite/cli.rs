@@ -3,10 +3,12 @@
 use std::process::Command;
 
 fn shoal(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
-        .args(args)
-        .output()
-        .expect("run shoal");
+    run(Command::new(env!("CARGO_BIN_EXE_shoal")).args(args))
+}
+
+/// Runs `cmd` to its end: exit code, stdout, stderr.
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run shoal");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -120,17 +122,10 @@ fn screenshot_writes_a_real_frame_of_the_tank() {
 
 /// `shoal ARGS` with no display at all (the headless app must not need one).
 fn shoal_no_display(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
+    run(Command::new(env!("CARGO_BIN_EXE_shoal"))
         .args(args)
         .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .output()
-        .expect("run shoal");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .env_remove("WAYLAND_DISPLAY"))
 }
 
 #[test]

@@ -34,17 +34,6 @@ impl Dims {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn par_map<T: Send, F: Fn(usize) -> T + Sync + Send>(n: usize, f: F) -> Vec<T> {
-    use rayon::prelude::*;
-    (0..n).into_par_iter().map(f).collect()
-}
-
-#[cfg(target_arch = "wasm32")]
-fn par_map<T: Send, F: Fn(usize) -> T + Sync + Send>(n: usize, f: F) -> Vec<T> {
-    (0..n).map(f).collect()
-}
-
-#[cfg(not(target_arch = "wasm32"))]
 fn par_rows<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], row: usize, f: F) {
     use rayon::prelude::*;
     out.par_chunks_mut(row).enumerate().for_each(|(i, r)| f(i, r));
@@ -58,7 +47,7 @@ fn par_rows<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], row: usize,
 /// Per channel, `sum over samples and positions of term(channel, value index)`, in blocks
 /// of channels (each block's sums in a fixed order: results do not depend on threads).
 fn per_channel(d: Dims, term: impl Fn(usize, usize) -> f64 + Sync + Send) -> Vec<f64> {
-    let blocks = par_map(d.c.div_ceil(CHANNEL_BLOCK), |b| {
+    let blocks = crate::learn::par_map(d.c.div_ceil(CHANNEL_BLOCK), |b| {
         let (c0, c1) = (b * CHANNEL_BLOCK, ((b + 1) * CHANNEL_BLOCK).min(d.c));
         let mut acc = vec![0.0f64; c1 - c0];
         for i in 0..d.n {

@@ -48,17 +48,6 @@ pub struct LayerSlices<'a> {
     pub b: Option<&'a [f32]>,
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-fn blocks<T: Send, F: Fn(usize) -> T + Sync + Send>(n: usize, f: F) -> Vec<T> {
-    use rayon::prelude::*;
-    (0..n).into_par_iter().map(f).collect()
-}
-
-#[cfg(target_arch = "wasm32")]
-fn blocks<T: Send, F: Fn(usize) -> T + Sync + Send>(n: usize, f: F) -> Vec<T> {
-    (0..n).map(f).collect()
-}
-
 /// One sweep over `w`: forward `gin_next[v] = sum_u gin[u] |w_uv|^p` and/or backward
 /// `gout_prev[u] = sum_v |w_uv|^p gout[v]`.
 fn sweep(
@@ -69,7 +58,7 @@ fn sweep(
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (rows, cols) = (layer.rows, layer.cols);
     let n_blocks = rows.div_ceil(BLOCK_ROWS);
-    let parts = blocks(n_blocks, |blk| {
+    let parts = crate::learn::par_map(n_blocks, |blk| {
         let r0 = blk * BLOCK_ROWS;
         let r1 = (r0 + BLOCK_ROWS).min(rows);
         let mut acc = gin.map(|_| vec![0.0f32; cols]);
