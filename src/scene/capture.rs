@@ -6,8 +6,9 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Takes a screenshot of the primary window (or, headless, of the tank's render target) after `after_frames` frames, writes it
-/// atomically to `out`, then exits (with an error exit code if saving failed).
+/// Takes a screenshot of the primary window (or, headless, of the tank's render target) after
+/// `after_frames` frames, writes it atomically to `out`, then exits (with an error exit code if
+/// saving failed).
 pub struct CapturePlugin {
     pub out: PathBuf,
     pub after_frames: u32,
