@@ -58,6 +58,10 @@ struct DcganArgs {
     backend: BackendChoice,
     #[arg(long, default_value = "sgd")]
     optimizer: shoal::learn::dcgan::OptimizerKind,
+    /// Draw samples (grids, metrics) from a moving average of G's weights with this decay
+    /// per iteration, e.g. 0.999; the CSV then also scores G's current weights.
+    #[arg(long)]
+    ema: Option<f64>,
     #[arg(long, default_value_t = 128)]
     batch: usize,
     #[arg(long, default_value_t = 1)]
@@ -675,15 +679,20 @@ fn dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganArgs, dev: B:
         batch: args.batch,
         optimizer: args.optimizer,
         seed: args.seed,
+        ema: args.ema,
     };
     let mut t = Trainer::<B>::new(cfg, std::sync::Arc::new(train), dev)?;
     let ckpt = args.out.join("checkpoint.bin");
     let csv_path = args.out.join("dcgan.csv");
+    // score / frechet: the samples' generator (G's moving average with --ema, else G);
+    // score_current / frechet_current: G's current weights, when they differ.
+    const CSV_HEADER: &str = "epoch,g_loss,d_loss,d_real,d_fake,score,frechet,seconds,score_current,frechet_current";
     if args.resume {
         t.load_checkpoint(&ckpt)?;
         eprintln!("resumed from {} at epoch {}", ckpt.display(), t.epoch);
+        upgrade_csv_header(&csv_path, CSV_HEADER)?;
     } else {
-        std::fs::write(&csv_path, "epoch,g_loss,d_loss,d_real,d_fake,score,frechet,seconds\n")
+        std::fs::write(&csv_path, format!("{CSV_HEADER}\n"))
             .with_context(|| format!("cannot write {}", csv_path.display()))?;
         let (grid, w, h) = t.fixed_grid();
         write_grey_png(&args.out.join("grid_000.png"), &grid, w, h, 2)?;
@@ -705,9 +714,14 @@ fn dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganArgs, dev: B:
             None
         }
     };
-    let metrics = |t: &Trainer<B>| -> (f64, f64) {
+    let metrics = |t: &Trainer<B>, averaged: bool| -> (f64, f64) {
         match &judge {
-            Some(c) => shoal::learn::metrics::image_metrics(c, &t.sample(1000, 99), &test.images, &Default::default()),
+            Some(c) => shoal::learn::metrics::image_metrics(
+                c,
+                &t.sample_from(1000, 99, averaged),
+                &test.images,
+                &Default::default(),
+            ),
             None => (f64::NAN, f64::NAN),
         }
     };
@@ -735,11 +749,17 @@ fn dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganArgs, dev: B:
             write_grey_png(&args.out.join(format!("grid_{:03}.png", t.epoch)), &grid, w, h, 2)?;
             let (strip, w, h) = t.interpolation_strip();
             write_grey_png(&args.out.join(format!("interp_{:03}.png", t.epoch)), &strip, w, h, 2)?;
-            let (score, frechet) = metrics(&t);
+            let (score, frechet) = metrics(&t, true);
+            let current = if t.averaging() {
+                let (s, f) = metrics(&t, false);
+                format!("{s},{f}")
+            } else {
+                ",".into()
+            };
             let mut f = std::fs::OpenOptions::new().append(true).open(&csv_path)?;
             writeln!(
                 f,
-                "{},{},{},{},{},{},{},{:.2}",
+                "{},{},{},{},{},{},{},{:.2},{current}",
                 s.epoch, s.g_loss, s.d_loss, s.d_real, s.d_fake, score, frechet, s.seconds
             )?;
             t.save_checkpoint(&ckpt)?;
@@ -781,6 +801,26 @@ fn dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganArgs, dev: B:
         gif.display()
     );
     Ok(())
+}
+
+/// Brings the header of a resumed run's CSV (possibly written by an older shoal, with fewer
+/// columns) up to `header`; rows keep their values (missing trailing fields read as empty).
+fn upgrade_csv_header(path: &std::path::Path, header: &str) -> Result<()> {
+    if !path.exists() {
+        return std::fs::write(path, format!("{header}\n")).with_context(|| format!("cannot write {}", path.display()));
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (first, rest) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    if first == header {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        header.starts_with(first),
+        "{} is not a shoal DCGAN log (header '{first}')",
+        path.display()
+    );
+    shoal::util::write_atomic(path, format!("{header}\n{rest}").as_bytes())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
 fn classifier(args: &ClassifierArgs) -> Result<()> {

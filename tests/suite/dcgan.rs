@@ -287,3 +287,102 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
     check::<Generic, 2>([16, 6]);
     check::<Generic, 4>([8, 5, 4, 3]);
 }
+
+/// The DCGAN's batch-wide convolutions on the CPU backend compute what burn's `Conv2d` and
+/// `ConvTranspose2d` compute: outputs and the gradients of input, weight and bias, for the
+/// model's own layers and a few other shapes; with an input that needs no gradient too.
+#[test]
+fn the_dcgan_convolutions_equal_burns() {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+    use burn::tensor::backend::Backend;
+    use shoal::learn::dcgan::model::{conv, conv_transpose};
+    type B = CpuAutodiff;
+    type Layer<'a> = &'a dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>;
+    fn values<BB: Backend, const D: usize>(t: Tensor<BB, D>) -> Vec<f32> {
+        t.into_data().to_vec::<f32>().unwrap()
+    }
+    fn close(name: &str, a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len(), "{name}");
+        let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(worst <= 2e-5 * scale, "{name}: differs by {worst} (scale {scale})");
+    }
+    let dev = Default::default();
+    let mut r = shoal::learn::rng::Rng64::new(11);
+    let mut rand = |shape: [usize; 4]| {
+        let v: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| r.uniform(-1.0, 1.0))
+            .collect();
+        Tensor::<B, 4>::from_data(TensorData::new(v, shape), &dev)
+    };
+    // Runs ours and burn's on the same input and parameters; compares output and gradients.
+    let compare = |name: String, x: Tensor<B, 4>, ours: Layer, burns: Layer, w: Tensor<B, 4>, b: Tensor<B, 1>| {
+        let (ya, yb) = (ours(x.clone()), burns(x.clone()));
+        assert_eq!(ya.dims(), yb.dims(), "{name}");
+        // A loss that weighs the outputs unevenly, so every gradient term matters.
+        let len = ya.dims().iter().product::<usize>();
+        let uneven: Vec<f32> = (0..len).map(|i| ((i * 37 % 11) as f32) - 5.0).collect();
+        let weights = Tensor::<B, 4>::from_data(TensorData::new(uneven, ya.dims()), &dev);
+        close(&format!("{name} output"), &values(ya.clone()), &values(yb.clone()));
+        let ga = (ya * weights.clone()).sum().backward();
+        let gb = (yb * weights).sum().backward();
+        match (x.grad(&ga), x.grad(&gb)) {
+            (Some(a), Some(b)) => close(&format!("{name} input grad"), &values(a), &values(b)),
+            (None, None) => assert!(!x.is_require_grad(), "{name}: no input grad"),
+            _ => panic!("{name}: only one side has an input gradient"),
+        }
+        close(
+            &format!("{name} weight grad"),
+            &values(w.grad(&ga).unwrap()),
+            &values(w.grad(&gb).unwrap()),
+        );
+        close(
+            &format!("{name} bias grad"),
+            &values(b.grad(&ga).unwrap()),
+            &values(b.grad(&gb).unwrap()),
+        );
+    };
+    // (channels in, out, kernel, stride, pad, input side); the first input needs no gradient.
+    let convs = [
+        (1, 64, 4, 2, 1, 28),
+        (64, 128, 4, 2, 1, 14),
+        (128, 256, 3, 1, 0, 7),
+        (3, 5, 3, 2, 1, 9),
+        (2, 4, 5, 3, 2, 11),
+    ];
+    for (k, &(ci, co, ks, s, p, side)) in convs.iter().enumerate() {
+        let l = Conv2dConfig::new([ci, co], [ks, ks])
+            .with_stride([s, s])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .init::<B>(&dev);
+        let x = rand([3, ci, side, side]);
+        let x = if k == 0 { x } else { x.require_grad() };
+        let (w, b) = (l.weight.val(), l.bias.as_ref().unwrap().val());
+        compare(format!("conv {k}"), x, &|x| conv(&l, x), &|x| l.forward(x), w, b);
+    }
+    let ups = [
+        (256, 128, 3, 1, 0, 5),
+        (128, 64, 4, 2, 1, 7),
+        (64, 1, 4, 2, 1, 14),
+        (3, 5, 3, 2, 1, 4),
+        (2, 4, 5, 3, 2, 3),
+    ];
+    for (k, &(ci, co, ks, s, p, side)) in ups.iter().enumerate() {
+        let l = ConvTranspose2dConfig::new([ci, co], [ks, ks])
+            .with_stride([s, s])
+            .with_padding([p, p])
+            .init::<B>(&dev);
+        let x = rand([3, ci, side, side]);
+        let x = if k == 0 { x } else { x.require_grad() };
+        let (w, b) = (l.weight.val(), l.bias.as_ref().unwrap().val());
+        compare(
+            format!("conv transpose {k}"),
+            x,
+            &|x| conv_transpose(&l, x),
+            &|x| l.forward(x),
+            w,
+            b,
+        );
+    }
+}

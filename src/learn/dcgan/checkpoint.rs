@@ -2,7 +2,8 @@
 //! random state, in one file written atomically (temp file + rename).
 //!
 //! Layout: `SHOALGAN1\n`, a little-endian u32 length, a JSON header (config, counters,
-//! section lengths and CRC-32s), then the four sections (burn binary records).
+//! section lengths and CRC-32s), then the four sections (burn binary records), and a fifth
+//! with G's moving average when the run keeps one.
 
 use super::{DcganConfig, Opt, Trainer};
 use crate::learn::rng::Rng64;
@@ -43,13 +44,19 @@ struct Header {
     rng_state: u64,
     /// (length, crc32) of G, D, G's optimiser, D's optimiser.
     sections: [(u64, u32); 4],
+    /// (length, crc32) of G's moving average, when the run keeps one (absent in older files).
+    #[serde(default)]
+    ema_section: Option<(u64, u32)>,
+    #[serde(default)]
+    ema_updates: u64,
 }
 
-const NAMES: [&str; 4] = [
+const NAMES: [&str; 5] = [
     "generator",
     "discriminator",
     "generator optimizer",
     "discriminator optimizer",
+    "generator average",
 ];
 
 fn crc(bytes: &[u8]) -> u32 {
@@ -113,11 +120,14 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Opt<B, M> {
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
-    /// The generator's and discriminator's weights as bytes (burn binary records): equal
-    /// bytes mean bit-identical weights.
+    /// The generator's and discriminator's weights (and G's moving average, if kept) as bytes
+    /// (burn binary records): equal bytes mean bit-identical weights.
     pub fn weights_bytes(&self) -> anyhow::Result<Vec<u8>> {
         let mut out = enc::<_, B>(self.generator().clone().into_record())?;
         out.extend(enc::<_, B>(self.discriminator().clone().into_record())?);
+        if let Some(avg) = &self.g_ema {
+            out.extend(enc::<_, B::InnerBackend>(avg.clone().into_record())?);
+        }
         Ok(out)
     }
 
@@ -125,12 +135,15 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// epoch's shuffle and noise exactly).
     pub fn save_checkpoint(&self, path: &Path) -> anyhow::Result<()> {
         anyhow::ensure!(self.cursor == 0, "checkpoints are taken at the start of an epoch");
-        let parts = [
+        let mut parts = vec![
             enc::<_, B>(self.generator().clone().into_record())?,
             enc::<_, B>(self.discriminator().clone().into_record())?,
             self.opt_g.to_bytes()?,
             self.opt_d.to_bytes()?,
         ];
+        if let Some(avg) = &self.g_ema {
+            parts.push(enc::<_, B::InnerBackend>(avg.clone().into_record())?);
+        }
         // The rng state *before* this epoch's shuffle: replaying the shuffle on load.
         let header = Header {
             cfg: self.cfg.clone(),
@@ -138,6 +151,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             iteration: self.iteration,
             rng_state: self.epoch_rng.state,
             sections: std::array::from_fn(|k| (parts[k].len() as u64, crc(&parts[k]))),
+            ema_section: parts.get(4).map(|p| (p.len() as u64, crc(p))),
+            ema_updates: self.ema_updates,
         };
         let json = serde_json::to_vec(&header)?;
         let mut out = Vec::with_capacity(MAGIC.len() + 4 + json.len() + parts.iter().map(Vec::len).sum::<usize>());
@@ -176,9 +191,14 @@ impl<B: AutodiffBackend> Trainer<B> {
                 header.cfg.z, header.cfg.optimizer, self.cfg.z, self.cfg.optimizer
             )));
         }
+        if header.ema_section.is_some() && self.cfg.ema.is_none() {
+            return Err(CheckpointError::Mismatch(
+                "the checkpoint keeps a moving average of G; resume with --ema".into(),
+            ));
+        }
         let mut at = 4 + hlen;
         let mut parts: Vec<Vec<u8>> = Vec::new();
-        for (k, &(len, sum)) in header.sections.iter().enumerate() {
+        for (k, &(len, sum)) in header.sections.iter().chain(&header.ema_section).enumerate() {
             let end = at
                 .checked_add(len as usize)
                 .ok_or(CheckpointError::Truncated(NAMES[k]))?;
@@ -201,12 +221,24 @@ impl<B: AutodiffBackend> Trainer<B> {
         // Decode everything before changing anything: a bad file leaves the trainer as it was.
         let og = self.opt_g.decode(parts.next().unwrap(), &dev, NAMES[2])?;
         let od = self.opt_d.decode(parts.next().unwrap(), &dev, NAMES[3])?;
+        let avg_rec = match parts.next() {
+            Some(bytes) => Some(
+                decode_record::<B::InnerBackend, _>(bytes, &dev).map_err(|e| CheckpointError::Decode(NAMES[4], e))?,
+            ),
+            None => None,
+        };
         let opt_g = std::mem::replace(&mut self.opt_g, Opt::new(self.cfg.optimizer));
         self.opt_g = opt_g.apply(og);
         let opt_d = std::mem::replace(&mut self.opt_d, Opt::new(self.cfg.optimizer));
         self.opt_d = opt_d.apply(od);
         self.g = Some(self.g.take().expect("G present").load_record(g_rec));
         self.d = Some(self.d.take().expect("D present").load_record(d_rec));
+        // A run that averages G but resumes a checkpoint without an average starts one here.
+        self.start_ema();
+        if let Some(rec) = avg_rec {
+            self.g_ema = self.g_ema.take().map(|avg| avg.load_record(rec));
+            self.ema_updates = header.ema_updates;
+        }
         self.cfg.seed = header.cfg.seed;
         self.epoch = header.epoch;
         self.iteration = header.iteration;

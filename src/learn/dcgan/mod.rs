@@ -4,14 +4,17 @@
 //! (BCE(D(G(z)), 1)) then one D step (BCE(D(G(z')), 0) + BCE(D(x), 1), fakes detached);
 //! SGD lr 1e-3, momentum 0.8, Nesterov, dampening 0 for both nets, lr x 0.95^(epoch div 2);
 //! or Adam (lr 2e-4, betas 0.5 / 0.999, eps 1e-8). Sampling uses eval-mode BatchNorm.
+//! Optionally, samples come from a moving average of G's weights ([`ema`]).
 
 mod bn_flex;
 pub mod checkpoint;
+pub mod conv_flex;
+pub mod ema;
 pub mod model;
 
 use crate::learn::data::{Digits, PIXELS, SIDE, batch_tensors};
 use crate::learn::rng::Rng64;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
@@ -45,6 +48,10 @@ pub struct DcganConfig {
     pub batch: usize,
     pub optimizer: OptimizerKind,
     pub seed: u64,
+    /// Decay of the moving average of G's weights that samples are drawn from (e.g. 0.999);
+    /// `None`: samples come from G's current weights.
+    #[serde(default)]
+    pub ema: Option<f64>,
 }
 
 impl Default for DcganConfig {
@@ -54,6 +61,7 @@ impl Default for DcganConfig {
             batch: 128,
             optimizer: OptimizerKind::Sgd,
             seed: 1,
+            ema: None,
         }
     }
 }
@@ -120,6 +128,9 @@ pub struct Trainer<B: AutodiffBackend> {
     pub cfg: DcganConfig,
     g: Option<Generator<B>>,
     d: Option<Discriminator<B>>,
+    /// The moving average of G (when `cfg.ema` is set) and how many updates it has had.
+    g_ema: Option<Generator<B::InnerBackend>>,
+    ema_updates: u64,
     opt_g: Opt<B, Generator<B>>,
     opt_d: Opt<B, Discriminator<B>>,
     data: Arc<Digits>,
@@ -141,6 +152,12 @@ pub struct Trainer<B: AutodiffBackend> {
 impl<B: AutodiffBackend> Trainer<B> {
     pub fn new(cfg: DcganConfig, data: Arc<Digits>, device: B::Device) -> anyhow::Result<Self> {
         anyhow::ensure!(cfg.z > 0, "z must be at least 1");
+        if let Some(decay) = cfg.ema {
+            anyhow::ensure!(
+                (0.0..1.0).contains(&decay),
+                "the EMA decay must be in [0, 1), e.g. 0.999 (got {decay})"
+            );
+        }
         anyhow::ensure!(cfg.batch > 1, "the batch needs at least 2 images (BatchNorm)");
         anyhow::ensure!(
             data.len() >= cfg.batch,
@@ -152,6 +169,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         let a = (0..cfg.z).map(|_| fixed.uniform(-1.0, 1.0)).collect();
         let b = (0..cfg.z).map(|_| fixed.uniform(-1.0, 1.0)).collect();
         let mut t = Self {
+            g_ema: None,
+            ema_updates: 0,
             g: Some(crate::learn::seeded_init::<B, _>(&device, cfg.seed, || {
                 Generator::new(cfg.z, &device)
             })),
@@ -172,8 +191,15 @@ impl<B: AutodiffBackend> Trainer<B> {
             data,
             device,
         };
+        t.start_ema();
         t.start_epoch();
         Ok(t)
+    }
+
+    /// (Re)starts the moving average from G's current weights (when averaging is on).
+    fn start_ema(&mut self) {
+        self.g_ema = self.cfg.ema.map(|_| self.generator().valid());
+        self.ema_updates = 0;
     }
 
     fn start_epoch(&mut self) {
@@ -202,19 +228,26 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.cursor += n;
         let (x, _) = batch_tensors::<B>(&self.data, &idx, &self.device);
 
-        // G step: make D call the fakes real.
+        // G step: make D call the fakes real. D's own weight gradients are not needed here
+        // (only those flowing through D to G): D runs as an untracked copy (same weights,
+        // same batch-norm statistics).
         let (g, d) = (self.g.take().expect("G present"), self.d.take().expect("D present"));
         let z = self.noise(n);
-        let g_loss = bce(d.forward(g.forward(z)), 1.0);
+        let g_loss = bce(d.clone().no_grad().forward(g.forward(z)), 1.0);
         // The four numbers are read back together at the end (one sync on a GPU).
         let g_value = g_loss.clone().inner();
         let mut grads = g_loss.backward();
         let g_grads = GradientsParams::from_module(&mut grads, &g);
         let g = self.opt_g.step(lr, g, g_grads);
+        if let (Some(decay), Some(avg)) = (self.cfg.ema, self.g_ema.take()) {
+            let decay = ema::decay_at(decay, self.ema_updates);
+            self.g_ema = Some(ema::update(avg, &g.valid(), decay));
+            self.ema_updates += 1;
+        }
 
-        // D step: fakes (detached) are 0, real images are 1.
+        // D step: fakes (detached: made by an untracked copy of G) are 0, real images are 1.
         let z = self.noise(n);
-        let fake = g.forward(z).detach();
+        let fake = g.clone().no_grad().forward(z).detach();
         let p_fake = d.forward(fake);
         let p_real = d.forward(x);
         let d_fake = p_fake.clone().inner().mean();
@@ -255,10 +288,20 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.d.as_ref().expect("D present")
     }
 
-    /// Images for `z` (`n x z` values) from the eval-mode generator, as bytes (n x 28 x 28).
+    /// Images for `z` (`n x z` values) from the eval-mode generator, as bytes (n x 28 x 28):
+    /// the moving average of G when averaging is on, else G itself.
     pub fn generate(&self, z: &[f32]) -> Vec<u8> {
+        self.generate_from(z, self.g_ema.is_some())
+    }
+
+    /// As [`Trainer::generate`], from the moving average (`averaged`, when there is one) or
+    /// from G's current weights.
+    pub fn generate_from(&self, z: &[f32], averaged: bool) -> Vec<u8> {
         let n = z.len() / self.cfg.z;
-        let g = self.generator().valid();
+        let g = match (&self.g_ema, averaged) {
+            (Some(avg), true) => avg.clone(),
+            _ => self.generator().valid(),
+        };
         let zt = Tensor::<B::InnerBackend, 2>::from_data(TensorData::new(z.to_vec(), [n, self.cfg.z]), &self.device);
         let img = g
             .forward(zt)
@@ -271,9 +314,19 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// `n` fresh samples as bytes (n x 28 x 28), from a separate seeded stream.
     pub fn sample(&self, n: usize, seed: u64) -> Vec<u8> {
+        self.sample_from(n, seed, self.g_ema.is_some())
+    }
+
+    /// As [`Trainer::sample`], from the moving average or from G's current weights.
+    pub fn sample_from(&self, n: usize, seed: u64, averaged: bool) -> Vec<u8> {
         let mut r = Rng64::new(seed);
         let z: Vec<f32> = (0..n * self.cfg.z).map(|_| r.uniform(-1.0, 1.0)).collect();
-        self.generate(&z)
+        self.generate_from(&z, averaged)
+    }
+
+    /// Whether samples come from a moving average of G.
+    pub fn averaging(&self) -> bool {
+        self.g_ema.is_some()
     }
 
     /// The 8 x 8 grid of the fixed noise batch: a 8*30+2 square grey image (2 px gaps).

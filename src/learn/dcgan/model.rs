@@ -51,9 +51,9 @@ impl<B: Backend> Generator<B> {
         let h = relu(batch_norm(&self.bn1, self.fc1.forward(z)));
         let h = relu(batch_norm(&self.bn2, self.fc2.forward(h)));
         let h = h.reshape([n, 256, 5, 5]);
-        let h = relu(batch_norm(&self.bn3, self.up1.forward(h)));
-        let h = relu(batch_norm(&self.bn4, self.up2.forward(h)));
-        sigmoid(self.up3.forward(h))
+        let h = relu(batch_norm(&self.bn3, conv_transpose(&self.up1, h)));
+        let h = relu(batch_norm(&self.bn4, conv_transpose(&self.up2, h)));
+        sigmoid(conv_transpose(&self.up3, h))
     }
 }
 
@@ -96,9 +96,9 @@ impl<B: Backend> Discriminator<B> {
     /// Images `[n, 1, 28, 28]` -> probability of "real", `[n, 1]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let n = x.dims()[0];
-        let h = relu(self.c1.forward(x));
-        let h = relu(batch_norm(&self.bn2, self.c2.forward(h)));
-        let h = relu(batch_norm(&self.bn3, self.c3.forward(h)));
+        let h = relu(conv(&self.c1, x));
+        let h = relu(batch_norm(&self.bn2, conv(&self.c2, h)));
+        let h = relu(batch_norm(&self.bn3, conv(&self.c3, h)));
         let h = h.reshape([n, 6400]);
         let h = leaky_relu(batch_norm(&self.bn4, self.fc1.forward(h)), 0.2);
         sigmoid(self.fc2.forward(h))
@@ -173,6 +173,91 @@ fn batch_norm_flex<B: Backend, const D: usize>(
         Tensor::<B, 1>::from_floats(var.as_slice(), &device),
     );
     cast::<CpuAutodiff, B, D>(Tensor::from_primitive(TensorPrimitive::Float(y)))
+        .ok()
+        .expect("B is the CPU autodiff backend")
+}
+
+/// `layer.forward(x)`; in training on the CPU backend, one batch-wide op (see `conv_flex`).
+pub fn conv<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let pad = match layer.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [top, left],
+        PaddingConfig2d::Valid => [0, 0],
+        _ => return layer.forward(x),
+    };
+    let Some(bias) = &layer.bias else {
+        return layer.forward(x);
+    };
+    let [_, _, h, w] = x.dims();
+    let k = layer.kernel_size[0];
+    let fits = h + 2 * pad[0] >= k && w + 2 * pad[0] >= k;
+    if !fits || !super::conv_flex::supported(layer.kernel_size, layer.stride, pad, layer.dilation, layer.groups) {
+        return layer.forward(x);
+    }
+    match flex_args(x, &layer.weight.val(), &bias.val()) {
+        Ok((x, w, b)) => from_flex(super::conv_flex::conv2d(x, w, b, layer.stride[0], pad[0])),
+        Err(x) => layer.forward(x),
+    }
+}
+
+/// `layer.forward(x)`; in training on the CPU backend, one batch-wide op (see `conv_flex`).
+pub fn conv_transpose<B: Backend>(layer: &ConvTranspose2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let Some(bias) = &layer.bias else {
+        return layer.forward(x);
+    };
+    let [_, _, h, w] = x.dims();
+    let grows = |side: usize| side > 0 && (side - 1) * layer.stride[0] + layer.kernel_size[0] > 2 * layer.padding[0];
+    let ok = layer.padding_out == [0, 0]
+        && grows(h)
+        && grows(w)
+        && super::conv_flex::supported(
+            layer.kernel_size,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+            layer.groups,
+        );
+    if !ok {
+        return layer.forward(x);
+    }
+    match flex_args(x, &layer.weight.val(), &bias.val()) {
+        Ok((x, w, b)) => from_flex(super::conv_flex::conv_transpose2d(
+            x,
+            w,
+            b,
+            layer.stride[0],
+            layer.padding[0],
+        )),
+        Err(x) => layer.forward(x),
+    }
+}
+
+type FlexAd = burn::tensor::ops::FloatTensor<crate::learn::CpuAutodiff>;
+
+/// The input, weight and bias as CPU-autodiff primitives, when `B` is that backend (else
+/// the input back).
+fn flex_args<B: Backend>(
+    x: Tensor<B, 4>,
+    w: &Tensor<B, 4>,
+    b: &Tensor<B, 1>,
+) -> Result<(FlexAd, FlexAd, FlexAd), Tensor<B, 4>> {
+    use crate::learn::{CpuAutodiff, cast};
+    let x = cast::<B, CpuAutodiff, 4>(x)?;
+    let w = cast::<B, CpuAutodiff, 4>(w.clone())
+        .ok()
+        .expect("same backend as the input");
+    let b = cast::<B, CpuAutodiff, 1>(b.clone())
+        .ok()
+        .expect("same backend as the input");
+    Ok((
+        x.into_primitive().tensor(),
+        w.into_primitive().tensor(),
+        b.into_primitive().tensor(),
+    ))
+}
+
+fn from_flex<B: Backend>(y: FlexAd) -> Tensor<B, 4> {
+    use burn::tensor::TensorPrimitive;
+    crate::learn::cast::<crate::learn::CpuAutodiff, B, 4>(Tensor::from_primitive(TensorPrimitive::Float(y)))
         .ok()
         .expect("B is the CPU autodiff backend")
 }

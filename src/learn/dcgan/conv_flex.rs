@@ -1,0 +1,417 @@
+//! The DCGAN's convolutions and transposed convolutions on burn's Flex backend, as autodiff
+//! ops built on whole-batch matrix products.
+//!
+//! Flex computes a convolution sample by sample (one small product per image, or per tile of
+//! output pixels), a transposed convolution sample by sample with a single-threaded scatter,
+//! and their weight gradients as convolutions over transposed copies of the activations. Here
+//! each pass is one im2col / col2im over the whole batch and one large product (`gemm`, the
+//! crate Flex itself uses), with the patch matrix kept from the forward pass for the weight
+//! gradient.
+//!
+//! Both ops share one geometry: a "big" image `[n, c, h, w]` and a grid of `oh x ow` patch
+//! positions, position `(oy, ox)` and kernel offset `(ky, kx)` meeting the big image at
+//! `(oy * stride + ky - pad, ox * stride + kx - pad)`. A convolution reads its input (big)
+//! at the patches of its output (grid); a transposed convolution writes its output (big)
+//! from the patches of its input (grid). Only square kernels, equal strides and paddings,
+//! dilation 1 and one group are handled; [`supported`] says when.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::TensorData;
+use burn_flex::{Flex, FlexTensor};
+
+type AdTensor = burn::tensor::ops::FloatTensor<burn::backend::Autodiff<Flex>>;
+
+/// The big image and the patch grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub n: usize,
+    /// Channels of the big image.
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Geometry {
+    /// Patch-matrix rows: `(channel, ky, kx)`.
+    fn rows(&self) -> usize {
+        self.c * self.k * self.k
+    }
+
+    /// Patch-matrix columns: `(sample, oy, ox)`.
+    fn cols(&self) -> usize {
+        self.n * self.oh * self.ow
+    }
+
+    /// The grid positions `o` whose `o * stride + off - pad` lies in `0..size`, and the first
+    /// such index: `(first o, end o)`.
+    fn span(&self, off: usize, grid: usize, size: usize) -> (usize, usize) {
+        let s = self.stride;
+        // smallest o with o*s + off >= pad
+        let lo = self.pad.saturating_sub(off).div_ceil(s);
+        // smallest o with o*s + off >= size + pad
+        let hi = (size + self.pad).saturating_sub(off).div_ceil(s);
+        (lo.min(grid), hi.min(grid).max(lo.min(grid)))
+    }
+}
+
+/// Whether [`conv2d`] / [`conv_transpose2d`] handle these settings.
+pub fn supported(kernel: [usize; 2], stride: [usize; 2], pad: [usize; 2], dilation: [usize; 2], groups: usize) -> bool {
+    kernel[0] == kernel[1]
+        && stride[0] == stride[1]
+        && stride[0] > 0
+        && pad[0] == pad[1]
+        && dilation == [1, 1]
+        && groups == 1
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn par_chunks<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], chunk: usize, f: F) {
+    use rayon::prelude::*;
+    out.par_chunks_mut(chunk).enumerate().for_each(|(i, r)| f(i, r));
+}
+
+#[cfg(target_arch = "wasm32")]
+fn par_chunks<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], chunk: usize, f: F) {
+    out.chunks_mut(chunk).enumerate().for_each(|(i, r)| f(i, r));
+}
+
+/// `col[(c, ky, kx), (i, oy, ox)] = big[i, c, oy*s + ky - p, ox*s + kx - p]` (0 outside).
+pub fn im2col(g: &Geometry, big: &[f32]) -> Vec<f32> {
+    let (cols, grid, plane) = (g.cols(), g.oh * g.ow, g.h * g.w);
+    let mut col = vec![0.0f32; g.rows() * cols];
+    par_chunks(&mut col, cols, |row, out| {
+        let (c, ky, kx) = (row / (g.k * g.k), row / g.k % g.k, row % g.k);
+        let (y0, y1) = g.span(ky, g.oh, g.h);
+        let (x0, x1) = g.span(kx, g.ow, g.w);
+        if x0 == x1 {
+            return;
+        }
+        for i in 0..g.n {
+            let src = &big[(i * g.c + c) * plane..][..plane];
+            let dst = &mut out[i * grid..][..grid];
+            for oy in y0..y1 {
+                let y = oy * g.stride + ky - g.pad;
+                let (srow, drow) = (&src[y * g.w..][..g.w], &mut dst[oy * g.ow..][..g.ow]);
+                if g.stride == 1 {
+                    let x = x0 + kx - g.pad;
+                    drow[x0..x1].copy_from_slice(&srow[x..x + (x1 - x0)]);
+                } else {
+                    for ox in x0..x1 {
+                        drow[ox] = srow[ox * g.stride + kx - g.pad];
+                    }
+                }
+            }
+        }
+    });
+    col
+}
+
+/// The adjoint of [`im2col`]: every patch value added back into its big-image pixel.
+pub fn col2im(g: &Geometry, col: &[f32]) -> Vec<f32> {
+    let (cols, grid, plane) = (g.cols(), g.oh * g.ow, g.h * g.w);
+    let mut big = vec![0.0f32; g.n * g.c * plane];
+    // One task per (sample, channel) plane: each writes only its own plane.
+    par_chunks(&mut big, plane, |p, out| {
+        let (i, c) = (p / g.c, p % g.c);
+        for ky in 0..g.k {
+            let (y0, y1) = g.span(ky, g.oh, g.h);
+            for kx in 0..g.k {
+                let (x0, x1) = g.span(kx, g.ow, g.w);
+                let src = &col[((c * g.k + ky) * g.k + kx) * cols + i * grid..][..grid];
+                for oy in y0..y1 {
+                    let y = oy * g.stride + ky - g.pad;
+                    let (srow, drow) = (&src[oy * g.ow..][..g.ow], &mut out[y * g.w..][..g.w]);
+                    for ox in x0..x1 {
+                        drow[ox * g.stride + kx - g.pad] += srow[ox];
+                    }
+                }
+            }
+        }
+    });
+    big
+}
+
+/// A row-major matrix, or the transpose of one (`t`: the buffer holds `cols x rows`).
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    v: &'a [f32],
+    t: bool,
+}
+
+fn plain(v: &[f32]) -> Mat<'_> {
+    Mat { v, t: false }
+}
+
+fn trans(v: &[f32]) -> Mat<'_> {
+    Mat { v, t: true }
+}
+
+/// `a (m x k) * b (k x n)`, row-major `m x n`.
+fn matmul(m: usize, k: usize, n: usize, a: Mat, b: Mat) -> Vec<f32> {
+    assert!(a.v.len() >= m * k && b.v.len() >= k * n, "matrix sizes");
+    let mut out = vec![0.0f32; m * n];
+    // (column stride, row stride) of each operand.
+    let (a_cs, a_rs) = if a.t { (m as isize, 1) } else { (1, k as isize) };
+    let (b_cs, b_rs) = if b.t { (k as isize, 1) } else { (1, n as isize) };
+    #[cfg(not(target_arch = "wasm32"))]
+    let par = if m * n * k >= 1 << 16 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    #[cfg(target_arch = "wasm32")]
+    let par = gemm::Parallelism::None;
+    // SAFETY: the buffers hold at least m*k, k*n and m*n values (checked above / allocated),
+    // and the strides address exactly those row-major (or transposed) layouts.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.v.as_ptr(),
+            a_cs,
+            a_rs,
+            b.v.as_ptr(),
+            b_cs,
+            b_rs,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+    out
+}
+
+/// `[n, c, p]` -> `[c, n * p]`.
+fn to_channel_major(v: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; v.len()];
+    par_chunks(&mut out, n * p, |ch, row| {
+        for i in 0..n {
+            row[i * p..][..p].copy_from_slice(&v[(i * c + ch) * p..][..p]);
+        }
+    });
+    out
+}
+
+/// `[c, n * p]` -> `[n, c, p]`, adding `bias[c]` when given.
+fn to_sample_major(v: &[f32], n: usize, c: usize, p: usize, bias: Option<&[f32]>) -> Vec<f32> {
+    let mut out = vec![0.0f32; v.len()];
+    par_chunks(&mut out, c * p, |i, sample| {
+        for ch in 0..c {
+            let (src, dst) = (&v[ch * n * p + i * p..][..p], &mut sample[ch * p..][..p]);
+            match bias {
+                Some(b) => dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + b[ch]),
+                None => dst.copy_from_slice(src),
+            }
+        }
+    });
+    out
+}
+
+/// Per-channel sums of `[n, c, p]` values (the bias gradient), in `f64` then rounded.
+fn channel_sums(v: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
+    crate::learn::par_map(c, |ch| {
+        (0..n)
+            .map(|i| v[(i * c + ch) * p..][..p].iter().map(|&x| x as f64).sum::<f64>())
+            .sum::<f64>() as f32
+    })
+}
+
+fn contiguous(t: &FlexTensor) -> Vec<f32> {
+    let n = t.layout().num_elements();
+    if t.layout().contiguous_offsets() == Some((0, n)) {
+        t.storage::<f32>()[..n].to_vec()
+    } else {
+        t.clone().to_contiguous().storage::<f32>()[..n].to_vec()
+    }
+}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+fn tensor(v: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(v, shape))
+}
+
+/// What a backward pass keeps: the patch matrix (conv) or the channel-major input
+/// (transposed conv) for the weight gradient, the weight for the input gradient.
+#[derive(Clone, Debug)]
+struct State {
+    g: Geometry,
+    /// Conv: output channels; transposed conv: input channels (the grid side's channels).
+    grid_c: usize,
+    saved: Option<Vec<f32>>,
+    weight: Option<Vec<f32>>,
+    w_shape: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl Backward<Flex, 3> for ConvBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let s = ops.state;
+        let (g, co) = (s.g, s.grid_c);
+        let grid = g.oh * g.ow;
+        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
+        let dy_cp = to_channel_major(&dy, g.n, co, grid);
+        if let Some(node) = node_w {
+            let col = s.saved.as_ref().expect("patches kept for the weight gradient");
+            let dw = matmul(co, g.cols(), g.rows(), plain(&dy_cp), trans(col));
+            grads.register::<Flex>(node.id, tensor(dw, s.w_shape.clone()));
+        }
+        if let Some(node) = node_x {
+            let w = s.weight.as_ref().expect("weight kept for the input gradient");
+            let dcol = matmul(g.rows(), co, g.cols(), trans(w), plain(&dy_cp));
+            grads.register::<Flex>(node.id, tensor(col2im(&g, &dcol), vec![g.n, g.c, g.h, g.w]));
+        }
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, tensor(channel_sums(&dy, g.n, co, grid), vec![co]));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ConvTransposeBackward;
+
+impl Backward<Flex, 3> for ConvTransposeBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let s = ops.state;
+        let (g, ci) = (s.g, s.grid_c);
+        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
+        let dcol = im2col(&g, &dy);
+        if let Some(node) = node_x {
+            let w = s.weight.as_ref().expect("weight kept for the input gradient");
+            let dx_cp = matmul(ci, g.rows(), g.cols(), plain(w), plain(&dcol));
+            let dx = to_sample_major(&dx_cp, g.n, ci, g.oh * g.ow, None);
+            grads.register::<Flex>(node.id, tensor(dx, vec![g.n, ci, g.oh, g.ow]));
+        }
+        if let Some(node) = node_w {
+            let x_cp = s.saved.as_ref().expect("input kept for the weight gradient");
+            let dw = matmul(ci, g.cols(), g.rows(), plain(x_cp), trans(&dcol));
+            grads.register::<Flex>(node.id, tensor(dw, s.w_shape.clone()));
+        }
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, tensor(channel_sums(&dy, g.n, g.c, g.h * g.w), vec![g.c]));
+        }
+    }
+}
+
+fn finish<O: Backward<Flex, 3, State = State>>(
+    op: O,
+    parents: [AdTensor; 3],
+    state: impl FnOnce() -> State,
+    out: FlexTensor,
+) -> AdTensor {
+    let [x, w, b] = parents;
+    match op
+        .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state(), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+fn tracked(t: &AdTensor) -> bool {
+    !t.node.requirement.is_none()
+}
+
+/// `conv2d(x [n, ci, h, w], weight [co, ci, k, k], bias [co])` with the given stride and
+/// padding (see [`supported`]).
+pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad: usize) -> AdTensor {
+    let [n, ci, h, w] = dims4(&x.primitive);
+    let [co, _, k, _] = dims4(&weight.primitive);
+    let g = Geometry {
+        n,
+        c: ci,
+        h,
+        w,
+        k,
+        stride,
+        pad,
+        oh: (h + 2 * pad - k) / stride + 1,
+        ow: (w + 2 * pad - k) / stride + 1,
+    };
+    let xv = contiguous(&x.primitive);
+    let wv = contiguous(&weight.primitive);
+    let bv = contiguous(&bias.primitive);
+    let col = im2col(&g, &xv);
+    let y_cp = matmul(co, g.rows(), g.cols(), plain(&wv), plain(&col));
+    let y = tensor(
+        to_sample_major(&y_cp, n, co, g.oh * g.ow, Some(&bv)),
+        vec![n, co, g.oh, g.ow],
+    );
+    let (need_w, need_x) = (tracked(&weight), tracked(&x));
+    let state = move || State {
+        g,
+        grid_c: co,
+        saved: need_w.then_some(col),
+        weight: need_x.then_some(wv),
+        w_shape: vec![co, ci, k, k],
+    };
+    finish(ConvBackward, [x, weight, bias], state, y)
+}
+
+/// `conv_transpose2d(x [n, ci, h, w], weight [ci, co, k, k], bias [co])` with the given
+/// stride and padding, no output padding (see [`supported`]).
+pub fn conv_transpose2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad: usize) -> AdTensor {
+    let [n, ci, h, w] = dims4(&x.primitive);
+    let [_, co, k, _] = dims4(&weight.primitive);
+    let g = Geometry {
+        n,
+        c: co,
+        h: (h - 1) * stride + k - 2 * pad,
+        w: (w - 1) * stride + k - 2 * pad,
+        k,
+        stride,
+        pad,
+        oh: h,
+        ow: w,
+    };
+    let xv = contiguous(&x.primitive);
+    let wv = contiguous(&weight.primitive);
+    let bv = contiguous(&bias.primitive);
+    let x_cp = to_channel_major(&xv, n, ci, h * w);
+    let col = matmul(g.rows(), ci, g.cols(), trans(&wv), plain(&x_cp));
+    let mut y = col2im(&g, &col);
+    let plane = g.h * g.w;
+    par_chunks(&mut y, plane, |p, out| {
+        let b = bv[p % co];
+        out.iter_mut().for_each(|v| *v += b);
+    });
+    let y = tensor(y, vec![n, co, g.h, g.w]);
+    let (need_w, need_x) = (tracked(&weight), tracked(&x));
+    let state = move || State {
+        g,
+        grid_c: ci,
+        saved: need_w.then_some(x_cp),
+        weight: need_x.then_some(wv),
+        w_shape: vec![ci, co, k, k],
+    };
+    finish(ConvTransposeBackward, [x, weight, bias], state, y)
+}
