@@ -157,7 +157,11 @@ fn trans(v: &[f32]) -> Mat<'_> {
 /// `a (m x k) * b (k x n)`, row-major `m x n`.
 fn matmul(m: usize, k: usize, n: usize, a: Mat, b: Mat) -> Vec<f32> {
     assert!(a.v.len() >= m * k && b.v.len() >= k * n, "matrix sizes");
-    let mut out = vec![0.0f32; m * n];
+    if k == 0 {
+        return vec![0.0; m * n];
+    }
+    // gemm writes every value without reading (`read_dst` false), so no zero fill first.
+    let mut out = Vec::<f32>::with_capacity(m * n);
     // (column stride, row stride) of each operand.
     let (a_cs, a_rs) = if a.t { (m as isize, 1) } else { (1, k as isize) };
     let (b_cs, b_rs) = if b.t { (k as isize, 1) } else { (1, n as isize) };
@@ -169,8 +173,9 @@ fn matmul(m: usize, k: usize, n: usize, a: Mat, b: Mat) -> Vec<f32> {
     };
     #[cfg(target_arch = "wasm32")]
     let par = gemm::Parallelism::None;
-    // SAFETY: the buffers hold at least m*k, k*n and m*n values (checked above / allocated),
-    // and the strides address exactly those row-major (or transposed) layouts.
+    // SAFETY: the operands hold at least m*k and k*n values (checked above), `out` has room
+    // for m*n, the strides address exactly those row-major (or transposed) layouts, and gemm
+    // writes all m*n outputs (it reads none: `read_dst` is false), so they are set after it.
     unsafe {
         gemm::gemm(
             m,
@@ -193,6 +198,7 @@ fn matmul(m: usize, k: usize, n: usize, a: Mat, b: Mat) -> Vec<f32> {
             false,
             par,
         );
+        out.set_len(m * n);
     }
     out
 }
@@ -232,13 +238,20 @@ fn channel_sums(v: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
     })
 }
 
-fn contiguous(t: &FlexTensor) -> Vec<f32> {
+/// The tensor with its values packed in order from the start of its buffer (no copy when
+/// they already are).
+fn dense(t: FlexTensor) -> FlexTensor {
     let n = t.layout().num_elements();
     if t.layout().contiguous_offsets() == Some((0, n)) {
-        t.storage::<f32>()[..n].to_vec()
+        t
     } else {
-        t.clone().to_contiguous().storage::<f32>()[..n].to_vec()
+        t.to_contiguous()
     }
+}
+
+/// The values of a [`dense`] tensor.
+fn vals(t: &FlexTensor) -> &[f32] {
+    &t.storage::<f32>()[..t.layout().num_elements()]
 }
 
 fn dims4(t: &FlexTensor) -> [usize; 4] {
@@ -258,7 +271,7 @@ struct State {
     /// Conv: output channels; transposed conv: input channels (the grid side's channels).
     grid_c: usize,
     saved: Option<Vec<f32>>,
-    weight: Option<Vec<f32>>,
+    weight: Option<FlexTensor>,
     w_shape: Vec<usize>,
 }
 
@@ -273,20 +286,21 @@ impl Backward<Flex, 3> for ConvBackward {
         let s = ops.state;
         let (g, co) = (s.g, s.grid_c);
         let grid = g.oh * g.ow;
-        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
-        let dy_cp = to_channel_major(&dy, g.n, co, grid);
+        let dy = dense(grads.consume::<Flex>(&ops.node));
+        let dy = vals(&dy);
+        let dy_cp = to_channel_major(dy, g.n, co, grid);
         if let Some(node) = node_w {
             let col = s.saved.as_ref().expect("patches kept for the weight gradient");
             let dw = matmul(co, g.cols(), g.rows(), plain(&dy_cp), trans(col));
             grads.register::<Flex>(node.id, tensor(dw, s.w_shape.clone()));
         }
         if let Some(node) = node_x {
-            let w = s.weight.as_ref().expect("weight kept for the input gradient");
+            let w = vals(s.weight.as_ref().expect("weight kept for the input gradient"));
             let dcol = matmul(g.rows(), co, g.cols(), trans(w), plain(&dy_cp));
             grads.register::<Flex>(node.id, tensor(col2im(&g, &dcol), vec![g.n, g.c, g.h, g.w]));
         }
         if let Some(node) = node_b {
-            grads.register::<Flex>(node.id, tensor(channel_sums(&dy, g.n, co, grid), vec![co]));
+            grads.register::<Flex>(node.id, tensor(channel_sums(dy, g.n, co, grid), vec![co]));
         }
     }
 }
@@ -301,10 +315,11 @@ impl Backward<Flex, 3> for ConvTransposeBackward {
         let [node_x, node_w, node_b] = ops.parents;
         let s = ops.state;
         let (g, ci) = (s.g, s.grid_c);
-        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
-        let dcol = im2col(&g, &dy);
+        let dy = dense(grads.consume::<Flex>(&ops.node));
+        let dy = vals(&dy);
+        let dcol = im2col(&g, dy);
         if let Some(node) = node_x {
-            let w = s.weight.as_ref().expect("weight kept for the input gradient");
+            let w = vals(s.weight.as_ref().expect("weight kept for the input gradient"));
             let dx_cp = matmul(ci, g.rows(), g.cols(), plain(w), plain(&dcol));
             let dx = to_sample_major(&dx_cp, g.n, ci, g.oh * g.ow, None);
             grads.register::<Flex>(node.id, tensor(dx, vec![g.n, ci, g.oh, g.ow]));
@@ -315,7 +330,7 @@ impl Backward<Flex, 3> for ConvTransposeBackward {
             grads.register::<Flex>(node.id, tensor(dw, s.w_shape.clone()));
         }
         if let Some(node) = node_b {
-            grads.register::<Flex>(node.id, tensor(channel_sums(&dy, g.n, g.c, g.h * g.w), vec![g.c]));
+            grads.register::<Flex>(node.id, tensor(channel_sums(dy, g.n, g.c, g.h * g.w), vec![g.c]));
         }
     }
 }
@@ -357,13 +372,15 @@ pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad:
         oh: (h + 2 * pad - k) / stride + 1,
         ow: (w + 2 * pad - k) / stride + 1,
     };
-    let xv = contiguous(&x.primitive);
-    let wv = contiguous(&weight.primitive);
-    let bv = contiguous(&bias.primitive);
-    let col = im2col(&g, &xv);
-    let y_cp = matmul(co, g.rows(), g.cols(), plain(&wv), plain(&col));
+    let (xt, wt, bt) = (
+        dense(x.primitive.clone()),
+        dense(weight.primitive.clone()),
+        dense(bias.primitive.clone()),
+    );
+    let col = im2col(&g, vals(&xt));
+    let y_cp = matmul(co, g.rows(), g.cols(), plain(vals(&wt)), plain(&col));
     let y = tensor(
-        to_sample_major(&y_cp, n, co, g.oh * g.ow, Some(&bv)),
+        to_sample_major(&y_cp, n, co, g.oh * g.ow, Some(vals(&bt))),
         vec![n, co, g.oh, g.ow],
     );
     let (need_w, need_x) = (tracked(&weight), tracked(&x));
@@ -371,7 +388,7 @@ pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad:
         g,
         grid_c: co,
         saved: need_w.then_some(col),
-        weight: need_x.then_some(wv),
+        weight: need_x.then_some(wt),
         w_shape: vec![co, ci, k, k],
     };
     finish(ConvBackward, [x, weight, bias], state, y)
@@ -393,15 +410,17 @@ pub fn conv_transpose2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: u
         oh: h,
         ow: w,
     };
-    let xv = contiguous(&x.primitive);
-    let wv = contiguous(&weight.primitive);
-    let bv = contiguous(&bias.primitive);
-    let x_cp = to_channel_major(&xv, n, ci, h * w);
-    let col = matmul(g.rows(), ci, g.cols(), trans(&wv), plain(&x_cp));
+    let (xt, wt, bt) = (
+        dense(x.primitive.clone()),
+        dense(weight.primitive.clone()),
+        dense(bias.primitive.clone()),
+    );
+    let x_cp = to_channel_major(vals(&xt), n, ci, h * w);
+    let col = matmul(g.rows(), ci, g.cols(), trans(vals(&wt)), plain(&x_cp));
     let mut y = col2im(&g, &col);
     let plane = g.h * g.w;
     par_chunks(&mut y, plane, |p, out| {
-        let b = bv[p % co];
+        let b = vals(&bt)[p % co];
         out.iter_mut().for_each(|v| *v += b);
     });
     let y = tensor(y, vec![n, co, g.h, g.w]);
@@ -410,7 +429,7 @@ pub fn conv_transpose2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: u
         g,
         grid_c: ci,
         saved: need_w.then_some(x_cp),
-        weight: need_x.then_some(wv),
+        weight: need_x.then_some(wt),
         w_shape: vec![ci, co, k, k],
     };
     finish(ConvTransposeBackward, [x, weight, bias], state, y)
