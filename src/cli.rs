@@ -60,7 +60,7 @@ struct DcganArgs {
     optimizer: shoal::learn::dcgan::OptimizerKind,
     /// Draw samples (grids, metrics) from a moving average of G's weights with this decay
     /// per iteration, e.g. 0.999; the CSV then also scores G's current weights.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_decay)]
     ema: Option<f64>,
     #[arg(long, default_value_t = 128)]
     batch: usize,
@@ -801,6 +801,14 @@ fn dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganArgs, dev: B:
         gif.display()
     );
     Ok(())
+}
+
+/// An EMA decay: a number in [0, 1).
+fn parse_decay(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(d) if (0.0..1.0).contains(&d) => Ok(d),
+        _ => Err(format!("'{s}' is not a decay in [0, 1), e.g. 0.999")),
+    }
 }
 
 /// Brings the header of a resumed run's CSV (possibly written by an older shoal, with fewer

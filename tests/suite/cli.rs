@@ -325,3 +325,38 @@ fn bad_backend_names_are_clear_errors_and_write_nothing() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--gpu-device applies to --backend wgpu only"), "{err}");
 }
+
+/// `shoal dcgan --ema`: the CSV scores the average and the current weights; a resume without
+/// `--ema` is refused (the average would be lost); a bad decay is refused before anything is
+/// written.
+#[test]
+fn dcgan_runs_with_a_generator_average_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gan");
+    let out_s = out.to_str().unwrap();
+    let (code, _, err) = shoal(&["dcgan", "--ema", "1.5", "--out", out_s]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a decay in [0, 1)"), "{err}");
+    assert!(!out.exists(), "nothing written for a bad decay");
+    let base = ["dcgan", "--train-limit", "128", "--batch", "64", "--out", out_s];
+    let with = |extra: &[&'static str]| -> Vec<&str> { base.iter().copied().chain(extra.iter().copied()).collect() };
+    let (code, _, err) = shoal(&with(&["--epochs", "1", "--ema", "0.9"]));
+    assert_eq!(code, 0, "{err}");
+    let csv = std::fs::read_to_string(out.join("dcgan.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[0].ends_with("score,frechet,seconds,score_current,frechet_current"),
+        "{csv}"
+    );
+    let fields: Vec<f64> = lines[1].split(',').map(|f| f.parse().unwrap()).collect();
+    assert_eq!(fields.len(), 10, "{csv}");
+    assert!(fields.iter().all(|v| v.is_finite()), "{csv}");
+    let (code, _, err) = shoal(&with(&["--epochs", "2", "--resume"]));
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("resume with --ema"), "{err}");
+    let (code, _, err) = shoal(&with(&["--epochs", "2", "--resume", "--ema", "0.9"]));
+    assert_eq!(code, 0, "{err}");
+    let csv = std::fs::read_to_string(out.join("dcgan.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+}

@@ -386,3 +386,86 @@ fn the_dcgan_convolutions_equal_burns() {
         );
     }
 }
+
+/// The moving average: `avg <- d * avg + (1 - d) * current` for every tensor (weights and
+/// batch-norm statistics), with a warm-up decay for young averages.
+#[test]
+fn the_generator_average_blends_every_tensor() {
+    use burn::module::Module;
+    use shoal::learn::dcgan::ema;
+    assert!((ema::decay_at(0.999, 0) - 0.1).abs() < 1e-12);
+    assert!((ema::decay_at(0.999, 90) - 0.91).abs() < 1e-12);
+    assert_eq!(ema::decay_at(0.999, 1_000_000), 0.999);
+    let dev = Default::default();
+    let a = shoal::learn::seeded_init::<Cpu, _>(&dev, 1, || Generator::<Cpu>::new(4, &dev));
+    let b = shoal::learn::seeded_init::<Cpu, _>(&dev, 2, || Generator::<Cpu>::new(4, &dev));
+    // Every float tensor of the module, in visiting order.
+    let flat = |g: &Generator<Cpu>| -> Vec<f32> {
+        let mut out = Vec::new();
+        struct V<'a>(&'a mut Vec<f32>);
+        impl burn::module::ModuleVisitor<Cpu> for V<'_> {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<Cpu, D>>) {
+                self.0.extend(p.val().into_data().to_vec::<f32>().unwrap());
+            }
+        }
+        g.visit(&mut V(&mut out));
+        out
+    };
+    let (va, vb) = (flat(&a), flat(&b));
+    assert_ne!(va, vb);
+    let avg = ema::update(a, &b, 0.75);
+    let got = flat(&avg);
+    assert_eq!(got.len(), va.len());
+    // Batch-norm running variances start at 1 in both: they stay 1; everything else blends.
+    for ((g, x), y) in got.iter().zip(&va).zip(&vb) {
+        let want = 0.75 * x + 0.25 * y;
+        assert!((g - want).abs() <= 1e-6 * (1.0 + want.abs()), "{g} vs {want}");
+    }
+}
+
+/// A run that averages G checkpoints its average and resumes it exactly; an averaging run can
+/// start from a checkpoint without one; a checkpoint with an average is refused by a run
+/// without averaging (it would be lost).
+#[test]
+fn checkpoints_keep_the_generator_average() {
+    let data = small_data(96);
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("c.bin");
+    let with_ema = |ema: Option<f64>| {
+        let cfg = DcganConfig {
+            batch: 32,
+            ema,
+            ..DcganConfig::default()
+        };
+        Trainer::<CpuAutodiff>::new(cfg, data.clone(), Default::default()).unwrap()
+    };
+    let mut a = with_ema(Some(0.9));
+    assert!(a.averaging());
+    run_epoch(&mut a);
+    // After a few steps the average and the current weights give different samples.
+    assert_ne!(a.sample_from(8, 5, true), a.sample_from(8, 5, false));
+    a.save_checkpoint(&ckpt).unwrap();
+    let second = run_epoch(&mut a);
+    let mut b = with_ema(Some(0.9));
+    b.load_checkpoint(&ckpt).unwrap();
+    assert_eq!(run_epoch(&mut b), second);
+    assert_eq!(
+        b.weights_bytes().unwrap(),
+        a.weights_bytes().unwrap(),
+        "average included"
+    );
+    assert_eq!(b.fixed_grid(), a.fixed_grid());
+
+    let mut plain = with_ema(None);
+    match plain.load_checkpoint(&ckpt) {
+        Err(CheckpointError::Mismatch(m)) => assert!(m.contains("--ema"), "{m}"),
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+    assert_eq!(plain.epoch, 0, "nothing changed");
+    run_epoch(&mut plain);
+    plain.save_checkpoint(&ckpt).unwrap();
+    let mut c = with_ema(Some(0.9));
+    c.load_checkpoint(&ckpt).unwrap();
+    // The average starts from the loaded G.
+    assert_eq!(c.sample_from(8, 5, true), plain.sample_from(8, 5, false));
+}
