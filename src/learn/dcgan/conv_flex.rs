@@ -50,8 +50,8 @@ impl Geometry {
         self.n * self.oh * self.ow
     }
 
-    /// The grid positions `o` whose `o * stride + off - pad` lies in `0..size`, and the first
-    /// such index: `(first o, end o)`.
+    /// The grid positions `o` whose `o * stride + off - pad` lies in `0..size`, as the range
+    /// `(first o, end o)` (empty when there are none).
     fn span(&self, off: usize, grid: usize, size: usize) -> (usize, usize) {
         let s = self.stride;
         // smallest o with o*s + off >= pad
