@@ -6,11 +6,11 @@
 //!
 //! Inputs are `[n, c, inner...]` (channel axis 1). Statistics are summed in `f64`.
 
+use super::flex::{dense, par_chunks, tensor, vals};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::tensor::TensorData;
 use burn_flex::{Flex, FlexTensor};
 
 type Ad = burn::backend::Autodiff<Flex>;
@@ -31,17 +31,6 @@ impl Dims {
     fn count(self) -> usize {
         self.n * self.inner
     }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn par_rows<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], row: usize, f: F) {
-    use rayon::prelude::*;
-    out.par_chunks_mut(row).enumerate().for_each(|(i, r)| f(i, r));
-}
-
-#[cfg(target_arch = "wasm32")]
-fn par_rows<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], row: usize, f: F) {
-    out.chunks_mut(row).enumerate().for_each(|(i, r)| f(i, r));
 }
 
 /// Per channel, `sum over samples and positions of term(channel, value index)`, in blocks
@@ -69,7 +58,7 @@ fn per_channel(d: Dims, term: impl Fn(usize, usize) -> f64 + Sync + Send) -> Vec
 fn map_values(d: Dims, f: impl Fn(usize, usize) -> f32 + Sync + Send) -> Vec<f32> {
     let row = d.c * d.inner;
     let mut out = vec![0.0f32; d.n * row];
-    par_rows(&mut out, row, |i, r| {
+    par_chunks(&mut out, row, |i, r| {
         for c in 0..d.c {
             for j in 0..d.inner {
                 let at = c * d.inner + j;
@@ -78,23 +67,6 @@ fn map_values(d: Dims, f: impl Fn(usize, usize) -> f32 + Sync + Send) -> Vec<f32
         }
     });
     out
-}
-
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    let n = t.layout().num_elements();
-    if t.layout().contiguous_offsets() == Some((0, n)) {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn values(t: &FlexTensor, n: usize) -> &[f32] {
-    &t.storage::<f32>()[..n]
-}
-
-fn tensor(v: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(v, shape))
 }
 
 /// What the backward pass needs: the input, the per-channel mean and 1/std, gamma.
@@ -118,9 +90,8 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let s = ops.state;
         let d = s.dims;
-        let total = d.n * d.c * d.inner;
-        let g = contiguous(grads.consume::<Flex>(&ops.node));
-        let (g, x) = (values(&g, total), values(&s.x, total));
+        let g = dense(grads.consume::<Flex>(&ops.node));
+        let (g, x) = (vals(&g), vals(&s.x));
         let x_hat = |c: usize, j: usize| (x[j] - s.mean[c]) * s.inv_std[c];
         let d_beta = per_channel(d, |_, j| g[j] as f64);
         let d_gamma = per_channel(d, |c, j| (g[j] * x_hat(c, j)) as f64);
@@ -150,12 +121,11 @@ pub fn batch_norm_train(x: AdTensor, gamma: AdTensor, beta: AdTensor, epsilon: f
         c: shape[1],
         inner: shape[2..].iter().product(),
     };
-    let total = dims.n * dims.c * dims.inner;
-    let xs = contiguous(x.primitive.clone());
-    let gamma_v = values(&contiguous(gamma.primitive.clone()), dims.c).to_vec();
-    let beta_v = values(&contiguous(beta.primitive.clone()), dims.c).to_vec();
+    let xs = dense(x.primitive.clone());
+    let gamma_v = vals(&dense(gamma.primitive.clone())).to_vec();
+    let beta_v = vals(&dense(beta.primitive.clone())).to_vec();
     let (mean, var) = {
-        let xv = values(&xs, total);
+        let xv = vals(&xs);
         let m = dims.count() as f64;
         let mean: Vec<f64> = per_channel(dims, |_, j| xv[j] as f64).iter().map(|s| s / m).collect();
         let var: Vec<f64> = per_channel(dims, |c, j| (xv[j] as f64 - mean[c]).powi(2))
@@ -168,7 +138,7 @@ pub fn batch_norm_train(x: AdTensor, gamma: AdTensor, beta: AdTensor, epsilon: f
     let var_f: Vec<f32> = var.iter().map(|&v| v as f32).collect();
     let inv_std: Vec<f32> = var.iter().map(|&v| (1.0 / (v + epsilon).sqrt()) as f32).collect();
     let y = {
-        let xv = values(&xs, total);
+        let xv = vals(&xs);
         map_values(dims, |c, j| (xv[j] - mean_f[c]) * inv_std[c] * gamma_v[c] + beta_v[c])
     };
     let y = tensor(y, shape.clone());

@@ -15,11 +15,11 @@
 //! from the patches of its input (grid). Only square kernels, equal strides and paddings,
 //! dilation 1 and one group are handled; [`supported`] says when.
 
+use super::flex::{dense, par_chunks, tensor, vals};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::tensor::TensorData;
 use burn_flex::{Flex, FlexTensor};
 
 type AdTensor = burn::tensor::ops::FloatTensor<burn::backend::Autodiff<Flex>>;
@@ -70,17 +70,6 @@ pub fn supported(kernel: [usize; 2], stride: [usize; 2], pad: [usize; 2], dilati
         && pad[0] == pad[1]
         && dilation == [1, 1]
         && groups == 1
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn par_chunks<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], chunk: usize, f: F) {
-    use rayon::prelude::*;
-    out.par_chunks_mut(chunk).enumerate().for_each(|(i, r)| f(i, r));
-}
-
-#[cfg(target_arch = "wasm32")]
-fn par_chunks<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], chunk: usize, f: F) {
-    out.chunks_mut(chunk).enumerate().for_each(|(i, r)| f(i, r));
 }
 
 /// `col[(c, ky, kx), (i, oy, ox)] = big[i, c, oy*s + ky - p, ox*s + kx - p]` (0 outside).
@@ -238,29 +227,9 @@ fn channel_sums(v: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
     })
 }
 
-/// The tensor with its values packed in order from the start of its buffer (no copy when
-/// they already are).
-fn dense(t: FlexTensor) -> FlexTensor {
-    let n = t.layout().num_elements();
-    if t.layout().contiguous_offsets() == Some((0, n)) {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-/// The values of a [`dense`] tensor.
-fn vals(t: &FlexTensor) -> &[f32] {
-    &t.storage::<f32>()[..t.layout().num_elements()]
-}
-
 fn dims4(t: &FlexTensor) -> [usize; 4] {
     let s = t.layout().shape();
     [s[0], s[1], s[2], s[3]]
-}
-
-fn tensor(v: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(v, shape))
 }
 
 /// What a backward pass keeps: the patch matrix (conv) or the channel-major input
