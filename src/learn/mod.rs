@@ -9,6 +9,7 @@ pub type Cpu = burn::backend::Flex;
 pub type CpuAutodiff = burn::backend::Autodiff<Cpu>;
 pub mod basics;
 pub mod dcgan;
+pub(crate) mod flex;
 #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 pub mod gpu;
 pub mod live;

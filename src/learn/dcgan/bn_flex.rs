@@ -6,53 +6,11 @@
 //!
 //! Inputs are `[n, c, inner...]` (channel axis 1). Statistics are summed in `f64`.
 
-use super::flex::{dense, par_chunks, tensor, vals};
+use crate::learn::flex::{AdTensor, Dims, dense, finish, par_chunks, per_channel, tensor, vals};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
-
-type Ad = burn::backend::Autodiff<Flex>;
-type AdTensor = burn::tensor::ops::FloatTensor<Ad>;
-
-/// Channels per block of parallel work for the reductions.
-const CHANNEL_BLOCK: usize = 16;
-
-/// Shape of the activation seen as `[n, c, inner]`.
-#[derive(Clone, Copy, Debug)]
-struct Dims {
-    n: usize,
-    c: usize,
-    inner: usize,
-}
-
-impl Dims {
-    fn count(self) -> usize {
-        self.n * self.inner
-    }
-}
-
-/// Per channel, `sum over samples and positions of term(channel, value index)`, in blocks
-/// of channels (each block's sums in a fixed order: results do not depend on threads).
-fn per_channel(d: Dims, term: impl Fn(usize, usize) -> f64 + Sync + Send) -> Vec<f64> {
-    let blocks = crate::learn::par_map(d.c.div_ceil(CHANNEL_BLOCK), |b| {
-        let (c0, c1) = (b * CHANNEL_BLOCK, ((b + 1) * CHANNEL_BLOCK).min(d.c));
-        let mut acc = vec![0.0f64; c1 - c0];
-        for i in 0..d.n {
-            for (k, c) in (c0..c1).enumerate() {
-                let base = (i * d.c + c) * d.inner;
-                let mut s = 0.0f64;
-                for j in base..base + d.inner {
-                    s += term(c, j);
-                }
-                acc[k] += s;
-            }
-        }
-        acc
-    });
-    blocks.concat()
-}
 
 /// `f(channel, value index)` for every value, written to a new buffer, one sample per task.
 fn map_values(d: Dims, f: impl Fn(usize, usize) -> f32 + Sync + Send) -> Vec<f32> {
@@ -142,23 +100,14 @@ pub fn batch_norm_train(x: AdTensor, gamma: AdTensor, beta: AdTensor, epsilon: f
         map_values(dims, |c, j| (xv[j] - mean_f[c]) * inv_std[c] * gamma_v[c] + beta_v[c])
     };
     let y = tensor(y, shape.clone());
-    let out = match BatchNormBackward
-        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(
-            State {
-                x: xs,
-                mean: mean_f.clone(),
-                inv_std,
-                gamma: gamma_v,
-                dims,
-                shape,
-            },
-            y,
-        ),
-        OpsKind::UnTracked(prep) => prep.finish(y),
+    let state = || State {
+        x: xs,
+        mean: mean_f.clone(),
+        inv_std,
+        gamma: gamma_v,
+        dims,
+        shape,
     };
+    let out = finish(BatchNormBackward, [&x, &gamma, &beta], state, y);
     (out, mean_f, var_f)
 }

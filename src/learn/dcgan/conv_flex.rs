@@ -15,14 +15,11 @@
 //! from the patches of its input (grid). Only square kernels, equal strides and paddings,
 //! dilation 1 and one group are handled; [`supported`] says when.
 
-use super::flex::{dense, par_chunks, tensor, vals};
+use crate::learn::flex::{AdTensor, Dims, dense, finish, par_chunks, per_channel, tensor, tracked, vals};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
-
-type AdTensor = burn::tensor::ops::FloatTensor<burn::backend::Autodiff<Flex>>;
 
 /// The big image and the patch grid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,13 +215,10 @@ fn to_sample_major(v: &[f32], n: usize, c: usize, p: usize, bias: Option<&[f32]>
     out
 }
 
-/// Per-channel sums of `[n, c, p]` values (the bias gradient), in `f64` then rounded.
-fn channel_sums(v: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
-    crate::learn::par_map(c, |ch| {
-        (0..n)
-            .map(|i| v[(i * c + ch) * p..][..p].iter().map(|&x| x as f64).sum::<f64>())
-            .sum::<f64>() as f32
-    })
+/// Per-channel sums of `[n, c, inner]` values (the bias gradient), in `f64` then rounded.
+fn channel_sums(v: &[f32], n: usize, c: usize, inner: usize) -> Vec<f32> {
+    let sums = per_channel(Dims { n, c, inner }, |_, j| v[j] as f64);
+    sums.iter().map(|&s| s as f32).collect()
 }
 
 fn dims4(t: &FlexTensor) -> [usize; 4] {
@@ -304,27 +298,6 @@ impl Backward<Flex, 3> for ConvTransposeBackward {
     }
 }
 
-fn finish<O: Backward<Flex, 3, State = State>>(
-    op: O,
-    parents: [AdTensor; 3],
-    state: impl FnOnce() -> State,
-    out: FlexTensor,
-) -> AdTensor {
-    let [x, w, b] = parents;
-    match op
-        .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(state(), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    }
-}
-
-fn tracked(t: &AdTensor) -> bool {
-    !t.node.requirement.is_none()
-}
-
 /// `conv2d(x [n, ci, h, w], weight [co, ci, k, k], bias [co])` with the given stride and
 /// padding (see [`supported`]).
 pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad: usize) -> AdTensor {
@@ -360,7 +333,7 @@ pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad:
         weight: need_x.then_some(wt),
         w_shape: vec![co, ci, k, k],
     };
-    finish(ConvBackward, [x, weight, bias], state, y)
+    finish(ConvBackward, [&x, &weight, &bias], state, y)
 }
 
 /// `conv_transpose2d(x [n, ci, h, w], weight [ci, co, k, k], bias [co])` with the given
@@ -401,5 +374,5 @@ pub fn conv_transpose2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: u
         weight: need_x.then_some(wt),
         w_shape: vec![ci, co, k, k],
     };
-    finish(ConvTransposeBackward, [x, weight, bias], state, y)
+    finish(ConvTransposeBackward, [&x, &weight, &bias], state, y)
 }

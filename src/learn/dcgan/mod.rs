@@ -10,7 +10,6 @@ mod bn_flex;
 pub mod checkpoint;
 pub mod conv_flex;
 pub mod ema;
-mod flex;
 pub mod model;
 
 use crate::learn::data::{Digits, PIXELS, SIDE, batch_tensors};

@@ -151,20 +151,11 @@ fn batch_norm_flex<B: Backend, const D: usize>(
     bn: &BatchNorm<B>,
     x: Tensor<crate::learn::CpuAutodiff, D>,
 ) -> Tensor<B, D> {
-    use crate::learn::{CpuAutodiff, cast};
-    use burn::tensor::TensorPrimitive;
-    let param = |t: Tensor<B, 1>| {
-        cast::<B, CpuAutodiff, 1>(t)
-            .ok()
-            .expect("the same backend as the input")
-            .into_primitive()
-            .tensor()
-    };
     let device = bn.gamma.val().device();
     let (y, mean, var) = super::bn_flex::batch_norm_train(
         x.into_primitive().tensor(),
-        param(bn.gamma.val()),
-        param(bn.beta.val()),
+        param(&bn.gamma.val()),
+        param(&bn.beta.val()),
         bn.epsilon,
     );
     update_running_stats(
@@ -172,9 +163,7 @@ fn batch_norm_flex<B: Backend, const D: usize>(
         Tensor::<B, 1>::from_floats(mean.as_slice(), &device),
         Tensor::<B, 1>::from_floats(var.as_slice(), &device),
     );
-    cast::<CpuAutodiff, B, D>(Tensor::from_primitive(TensorPrimitive::Float(y)))
-        .ok()
-        .expect("B is the CPU autodiff backend")
+    from_flex(y)
 }
 
 /// `layer.forward(x)`; in training on the CPU backend, one batch-wide op (see `conv_flex`).
@@ -240,24 +229,23 @@ fn flex_args<B: Backend>(
     w: &Tensor<B, 4>,
     b: &Tensor<B, 1>,
 ) -> Result<(FlexAd, FlexAd, FlexAd), Tensor<B, 4>> {
-    use crate::learn::{CpuAutodiff, cast};
-    let x = cast::<B, CpuAutodiff, 4>(x)?;
-    let w = cast::<B, CpuAutodiff, 4>(w.clone())
-        .ok()
-        .expect("same backend as the input");
-    let b = cast::<B, CpuAutodiff, 1>(b.clone())
-        .ok()
-        .expect("same backend as the input");
-    Ok((
-        x.into_primitive().tensor(),
-        w.into_primitive().tensor(),
-        b.into_primitive().tensor(),
-    ))
+    let x = crate::learn::cast::<B, crate::learn::CpuAutodiff, 4>(x)?;
+    Ok((x.into_primitive().tensor(), param(w), param(b)))
 }
 
-fn from_flex<B: Backend>(y: FlexAd) -> Tensor<B, 4> {
+/// A parameter of a layer whose input is on the CPU autodiff backend, as its primitive.
+fn param<B: Backend, const D: usize>(t: &Tensor<B, D>) -> FlexAd {
+    crate::learn::cast::<B, crate::learn::CpuAutodiff, D>(t.clone())
+        .ok()
+        .expect("the same backend as the input")
+        .into_primitive()
+        .tensor()
+}
+
+/// The inverse of [`param`]: only called when `B` is the CPU autodiff backend.
+fn from_flex<B: Backend, const D: usize>(y: FlexAd) -> Tensor<B, D> {
     use burn::tensor::TensorPrimitive;
-    crate::learn::cast::<crate::learn::CpuAutodiff, B, 4>(Tensor::from_primitive(TensorPrimitive::Float(y)))
+    crate::learn::cast::<crate::learn::CpuAutodiff, B, D>(Tensor::from_primitive(TensorPrimitive::Float(y)))
         .ok()
         .expect("B is the CPU autodiff backend")
 }

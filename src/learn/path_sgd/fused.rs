@@ -32,12 +32,7 @@ fn contiguous_f32(t: FlexTensor) -> Option<FlexTensor> {
     if t.dtype() != burn::tensor::DType::F32 {
         return None;
     }
-    let n = t.layout().num_elements();
-    Some(if t.layout().contiguous_offsets() == Some((0, n)) {
-        t
-    } else {
-        t.to_contiguous()
-    })
+    Some(crate::learn::flex::dense(t))
 }
 
 /// One weight matrix `[rows, cols]` (row = input unit) and its bias `[cols]`, as slices.
