@@ -43,8 +43,8 @@ pub(crate) fn tensor(v: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape))
 }
 
-/// Channels per block of parallel work in [`per_channel`].
-const CHANNEL_BLOCK: usize = 16;
+/// Values per block of parallel work in [`per_channel`] (at least one channel).
+const BLOCK_VALUES: usize = 1 << 15;
 
 /// Shape of an activation seen as `[n, c, inner]` (channel axis 1).
 #[derive(Clone, Copy, Debug)]
@@ -61,20 +61,61 @@ impl Dims {
     }
 }
 
-/// Per channel, `sum over samples and positions of term(channel, value index)`, in blocks
-/// of channels (each block's sums in a fixed order: results do not depend on threads).
-pub(crate) fn per_channel(d: Dims, term: impl Fn(usize, usize) -> f64 + Sync + Send) -> Vec<f64> {
-    let blocks = crate::learn::par_map(d.c.div_ceil(CHANNEL_BLOCK), |b| {
-        let (c0, c1) = (b * CHANNEL_BLOCK, ((b + 1) * CHANNEL_BLOCK).min(d.c));
-        let mut acc = vec![0.0f64; c1 - c0];
+/// `N` sums of `term(j)` for `j` in `0..len`, in eight interleaved `f32` partial sums (so
+/// the loop runs in SIMD lanes), added up in a fixed order.
+#[inline(always)]
+pub(crate) fn lane_sums<const N: usize>(len: usize, term: impl Fn(usize) -> [f32; N]) -> [f32; N] {
+    if len < 8 {
+        let mut out = [0.0f32; N];
+        for j in 0..len {
+            let t = term(j);
+            for k in 0..N {
+                out[k] += t[k];
+            }
+        }
+        return out;
+    }
+    let mut acc = [[0.0f32; 8]; N];
+    let full = len / 8 * 8;
+    for j in (0..full).step_by(8) {
+        for l in 0..8 {
+            let t = term(j + l);
+            for k in 0..N {
+                acc[k][l] += t[k];
+            }
+        }
+    }
+    let mut out = [0.0f32; N];
+    for k in 0..N {
+        out[k] = acc[k].iter().sum();
+    }
+    for j in full..len {
+        let t = term(j);
+        for k in 0..N {
+            out[k] += t[k];
+        }
+    }
+    out
+}
+
+/// Per channel, `N` sums over samples of `row(channel, start)`, where `row` sums terms over
+/// the `inner` values of one sample's channel from value index `start` (see [`lane_sums`]).
+/// Rows are summed in `f32`, rows into a channel's total in `f64`. Channels are summed in
+/// blocks in parallel, each in a fixed order: results do not depend on threads.
+pub(crate) fn per_channel<const N: usize>(
+    d: Dims,
+    row: impl Fn(usize, usize) -> [f32; N] + Sync + Send,
+) -> Vec<[f64; N]> {
+    let block = BLOCK_VALUES.div_ceil(d.count().max(1)).max(1);
+    let blocks = crate::learn::par_map(d.c.div_ceil(block), |b| {
+        let (c0, c1) = (b * block, ((b + 1) * block).min(d.c));
+        let mut acc = vec![[0.0f64; N]; c1 - c0];
         for i in 0..d.n {
-            for (k, c) in (c0..c1).enumerate() {
-                let base = (i * d.c + c) * d.inner;
-                let mut s = 0.0f64;
-                for j in base..base + d.inner {
-                    s += term(c, j);
+            for (a, c) in acc.iter_mut().zip(c0..c1) {
+                let r = row(c, (i * d.c + c) * d.inner);
+                for k in 0..N {
+                    a[k] += r[k] as f64;
                 }
-                acc[k] += s;
             }
         }
         acc
@@ -102,4 +143,95 @@ where
 /// Whether gradients flow into `t`.
 pub(crate) fn tracked(t: &AdTensor) -> bool {
     !t.node.requirement.is_none()
+}
+
+/// A row-major matrix, or the transpose of one (`t`: the buffer holds `cols x rows`).
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    v: &'a [f32],
+    t: bool,
+}
+
+pub(crate) fn plain(v: &[f32]) -> Mat<'_> {
+    Mat { v, t: false }
+}
+
+pub(crate) fn trans(v: &[f32]) -> Mat<'_> {
+    Mat { v, t: true }
+}
+
+/// `a (m x k) * b (k x n)`, row-major `m x n`.
+pub(crate) fn matmul(m: usize, k: usize, n: usize, a: Mat, b: Mat) -> Vec<f32> {
+    if k == 0 {
+        return vec![0.0; m * n];
+    }
+    // gemm writes every value without reading (`read_dst` false), so no zero fill first.
+    let mut out = Vec::<f32>::with_capacity(m * n);
+    // SAFETY: `out` has room for m*n values; gemm writes all of them and reads none
+    // (`read_dst` false, k > 0), so they are set after it.
+    unsafe {
+        gemm_raw(m, k, n, a, b, out.as_mut_ptr(), false);
+        out.set_len(m * n);
+    }
+    out
+}
+
+/// `out += a (m x k) * b (k x n)`, `out` row-major `m x n`.
+pub(crate) fn matmul_add(out: &mut [f32], m: usize, k: usize, n: usize, a: Mat, b: Mat) {
+    assert_eq!(out.len(), m * n, "output size");
+    if k > 0 {
+        // SAFETY: `out` holds exactly m*n initialised values.
+        unsafe { gemm_raw(m, k, n, a, b, out.as_mut_ptr(), true) }
+    }
+}
+
+/// The product into `dst` (row-major `m x n`), added to what it holds when `read_dst`.
+///
+/// # Safety
+/// `dst` must be valid for writing `m * n` values (and reading them, initialised, when
+/// `read_dst`); `k > 0`.
+unsafe fn gemm_raw(m: usize, k: usize, n: usize, a: Mat, b: Mat, dst: *mut f32, read_dst: bool) {
+    assert!(a.v.len() >= m * k && b.v.len() >= k * n, "matrix sizes");
+    // (column stride, row stride) of each operand.
+    let (a_cs, a_rs) = if a.t { (m as isize, 1) } else { (1, k as isize) };
+    let (b_cs, b_rs) = if b.t { (k as isize, 1) } else { (1, n as isize) };
+    #[cfg(not(target_arch = "wasm32"))]
+    let par = if m * n * k >= 1 << 16 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    #[cfg(target_arch = "wasm32")]
+    let par = gemm::Parallelism::None;
+    // SAFETY: the operands hold at least m*k and k*n values (checked above) and the strides
+    // address exactly those row-major (or transposed) layouts; `dst` is the caller's promise.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            n as isize,
+            read_dst,
+            a.v.as_ptr(),
+            a_cs,
+            a_rs,
+            b.v.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// Per-channel sums of `[n, c, inner]` values (a bias gradient), in `f64` then rounded.
+pub(crate) fn channel_sums(v: &[f32], n: usize, c: usize, inner: usize) -> Vec<f32> {
+    let sums = per_channel(Dims { n, c, inner }, |_, at| lane_sums(inner, |j| [v[at + j]]));
+    sums.iter().map(|s| s[0] as f32).collect()
 }

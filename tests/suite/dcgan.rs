@@ -201,17 +201,19 @@ fn distortion_is_identity_at_zero_and_keeps_the_digit_otherwise() {
     assert!(changed >= 18, "only {changed} of 20 images changed");
 }
 
-/// The DCGAN's own batch norm computes what burn's `BatchNorm` computes: outputs, gradients of
-/// input, gamma and beta, and the running statistics it leaves — both its fused op on the CPU
-/// backend and its burn-ops maths for other backends (reached here through an autodiff backend
-/// with another checkpointing strategy, a different type).
+/// The DCGAN's own batch norm, with the activation that follows it, computes what burn's
+/// `BatchNorm` and activations compute: outputs, gradients of input, gamma and beta, and the
+/// running statistics it leaves — both its fused op on the CPU backend and its burn-ops maths
+/// for other backends (reached here through an autodiff backend with another checkpointing
+/// strategy, a different type).
 #[test]
 fn the_dcgan_batch_norm_equals_burns_batch_norm() {
     use burn::nn::BatchNormConfig;
+    use burn::tensor::activation::{leaky_relu, relu};
     use burn::tensor::backend::AutodiffBackend;
-    use shoal::learn::dcgan::model::batch_norm;
+    use shoal::learn::dcgan::model::{Act, norm_act};
     type Generic = burn::backend::Autodiff<Cpu, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>;
-    fn check<B: AutodiffBackend, const D: usize>(shape: [usize; D]) {
+    fn check<B: AutodiffBackend, const D: usize>(shape: [usize; D], act: Act) {
         let dev = Default::default();
         let c = shape[1];
         let len: usize = shape.iter().product();
@@ -232,9 +234,14 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
         for (k, which) in [&bn, &ours].into_iter().enumerate() {
             let x = Tensor::<B, D>::from_data(TensorData::new(vals.clone(), shape), &dev).require_grad();
             let y = if k == 0 {
-                which.forward(x.clone())
+                let y = which.forward(x.clone());
+                match act {
+                    Act::Identity => y,
+                    Act::Relu => relu(y),
+                    Act::Leaky(s) => leaky_relu(y, s as f64),
+                }
             } else {
-                batch_norm(which, x.clone())
+                norm_act(which, x.clone(), act)
             };
             // A loss that weighs the outputs unevenly, so every gradient term matters.
             let w = Tensor::<B, D>::from_data(
@@ -276,27 +283,37 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
             let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
             assert!(
                 worst <= 1e-4 * scale,
-                "{shape:?} {name}: differs by {worst} (scale {scale})"
+                "{shape:?} {act:?} {name}: differs by {worst} (scale {scale})"
             );
         }
         // The running statistics moved away from (0, 1): the comparison above is not vacuous.
         assert!(outs[1][4].iter().any(|m| m.abs() > 0.01));
+        // The activation cut some values and kept others.
+        if act != Act::Identity {
+            let y = &outs[1][0];
+            assert!(y.iter().any(|&v| v > 0.1) && y.iter().any(|&v| v <= 0.0), "{act:?}");
+        }
     }
-    check::<CpuAutodiff, 2>([16, 6]);
-    check::<CpuAutodiff, 4>([8, 5, 4, 3]);
-    check::<Generic, 2>([16, 6]);
-    check::<Generic, 4>([8, 5, 4, 3]);
+    for act in [Act::Identity, Act::Relu, Act::Leaky(0.2)] {
+        check::<CpuAutodiff, 2>([16, 6], act);
+        check::<CpuAutodiff, 4>([8, 5, 4, 3], act);
+        // Rows longer than one SIMD block, plus a remainder.
+        check::<CpuAutodiff, 4>([4, 3, 5, 7], act);
+        check::<Generic, 2>([16, 6], act);
+        check::<Generic, 4>([8, 5, 4, 3], act);
+    }
 }
 
-/// The DCGAN's batch-wide convolutions on the CPU backend compute what burn's `Conv2d` and
-/// `ConvTranspose2d` compute: outputs and the gradients of input, weight and bias, for the
-/// model's own layers and a few other shapes; with an input that needs no gradient too.
+/// The DCGAN's batch-wide convolutions and fully connected layers on the CPU backend compute
+/// what burn's `Conv2d`, `ConvTranspose2d` and `Linear` compute: outputs and the gradients of
+/// input, weight and bias, for the model's own layers and a few other shapes; with an input
+/// that needs no gradient too.
 #[test]
-fn the_dcgan_convolutions_equal_burns() {
+fn the_dcgan_layers_equal_burns() {
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
     use burn::tensor::backend::Backend;
-    use shoal::learn::dcgan::model::{conv, conv_transpose};
+    use shoal::learn::dcgan::model::{conv, conv_transpose, linear};
     type B = CpuAutodiff;
     type Layer<'a> = &'a dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>;
     fn values<BB: Backend, const D: usize>(t: Tensor<BB, D>) -> Vec<f32> {
@@ -383,6 +400,36 @@ fn the_dcgan_convolutions_equal_burns() {
             &|x| l.forward(x),
             w,
             b,
+        );
+    }
+    // (inputs, outputs, batch); the first input needs no gradient.
+    let fcs = [(32, 1024, 5), (1024, 6400, 3), (6400, 1024, 4), (1024, 1, 6), (7, 3, 2)];
+    for (k, &(d_in, d_out, n)) in fcs.iter().enumerate() {
+        let l = burn::nn::LinearConfig::new(d_in, d_out).init::<B>(&dev);
+        let x: Tensor<B, 2> = rand([n, d_in, 1, 1]).flatten(1, 3);
+        let x = if k == 0 { x } else { x.require_grad() };
+        let (ya, yb) = (linear(&l, x.clone()), l.forward(x.clone()));
+        let name = format!("linear {k}");
+        close(&format!("{name} output"), &values(ya.clone()), &values(yb.clone()));
+        let uneven: Vec<f32> = (0..n * d_out).map(|i| ((i * 37 % 11) as f32) - 5.0).collect();
+        let weights = Tensor::<B, 2>::from_data(TensorData::new(uneven, [n, d_out]), &dev);
+        let ga = (ya * weights.clone()).sum().backward();
+        let gb = (yb * weights).sum().backward();
+        match (x.grad(&ga), x.grad(&gb)) {
+            (Some(a), Some(b)) => close(&format!("{name} input grad"), &values(a), &values(b)),
+            (None, None) => assert_eq!(k, 0, "{name}: no input grad"),
+            _ => panic!("{name}: only one side has an input gradient"),
+        }
+        let (w, b) = (l.weight.val(), l.bias.as_ref().unwrap().val());
+        close(
+            &format!("{name} weight grad"),
+            &values(w.grad(&ga).unwrap()),
+            &values(w.grad(&gb).unwrap()),
+        );
+        close(
+            &format!("{name} bias grad"),
+            &values(b.grad(&ga).unwrap()),
+            &values(b.grad(&gb).unwrap()),
         );
     }
 }

@@ -4,27 +4,100 @@
 //! subtract, multiply and add forward, and their gradients' reductions backward, each a
 //! single-threaded strided pass over the activation (about a sixth of a DCGAN iteration).
 //!
-//! Inputs are `[n, c, inner...]` (channel axis 1). Statistics are summed in `f64`.
+//! Inputs are `[n, c, inner...]` (channel axis 1). Statistics are summed in `f64`. The
+//! activation that follows the normalisation in the model (ReLU or leaky ReLU) is part of
+//! the op: one pass less over the activation each way, and no mask kept.
 
-use crate::learn::flex::{AdTensor, Dims, dense, finish, par_chunks, per_channel, tensor, vals};
+use super::model::Act;
+use crate::learn::flex::{AdTensor, Dims, dense, finish, lane_sums, par_chunks, per_channel, tensor, vals};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
-/// `f(channel, value index)` for every value, written to a new buffer, one sample per task.
-fn map_values(d: Dims, f: impl Fn(usize, usize) -> f32 + Sync + Send) -> Vec<f32> {
+/// A new buffer filled row by row: `f(channel, start, out)` writes the `inner` values of one
+/// sample's channel, which start at value index `start`; one sample per task.
+fn map_rows(d: Dims, f: impl Fn(usize, usize, &mut [f32]) + Sync + Send) -> Vec<f32> {
     let row = d.c * d.inner;
     let mut out = vec![0.0f32; d.n * row];
     par_chunks(&mut out, row, |i, r| {
-        for c in 0..d.c {
-            for j in 0..d.inner {
-                let at = c * d.inner + j;
-                r[at] = f(c, i * row + at);
-            }
+        for (c, o) in r.chunks_exact_mut(d.inner).enumerate() {
+            f(c, i * row + c * d.inner, o);
         }
     });
     out
+}
+
+/// One channel's constants: the mean, 1/std, gamma/std and beta.
+#[derive(Clone, Copy)]
+struct Chan {
+    mean: f32,
+    inv_std: f32,
+    scale: f32,
+    beta: f32,
+}
+
+impl Chan {
+    fn all(mean: &[f32], inv_std: &[f32], gamma: &[f32], beta: &[f32]) -> Vec<Chan> {
+        (0..mean.len())
+            .map(|c| Chan {
+                mean: mean[c],
+                inv_std: inv_std[c],
+                scale: inv_std[c] * gamma[c],
+                beta: beta[c],
+            })
+            .collect()
+    }
+
+    /// The normalised value before the activation.
+    #[inline(always)]
+    fn pre(self, x: f32) -> f32 {
+        (x - self.mean) * self.scale + self.beta
+    }
+
+    #[inline(always)]
+    fn x_hat(self, x: f32) -> f32 {
+        (x - self.mean) * self.inv_std
+    }
+}
+
+/// The gradients of beta and gamma and (when `want_dx`) of the input, for an activation
+/// whose derivative at a pre-activation value is `slope`.
+fn grads_with(
+    s: &State,
+    x: &[f32],
+    g: &[f32],
+    want_dx: bool,
+    slope: impl Fn(f32) -> f32 + Copy + Sync + Send,
+) -> (Vec<f64>, Vec<f64>, Option<Vec<f32>>) {
+    let d = s.dims;
+    let chans = Chan::all(&s.mean, &s.inv_std, &s.gamma, &s.beta);
+    // The gradient before the activation, and x_hat.
+    let g_pre = move |ch: Chan, x: f32, g: f32| (g * slope(ch.pre(x)), ch.x_hat(x));
+    // [sum g_pre, sum g_pre * x_hat] per channel.
+    let sums = per_channel(d, |c, at| {
+        let (ch, xs, gs) = (chans[c], &x[at..at + d.inner], &g[at..at + d.inner]);
+        lane_sums(d.inner, |j| {
+            let (gp, h) = g_pre(ch, xs[j], gs[j]);
+            [gp, gp * h]
+        })
+    });
+    let d_beta: Vec<f64> = sums.iter().map(|v| v[0]).collect();
+    let d_gamma: Vec<f64> = sums.iter().map(|v| v[1]).collect();
+    let dx = want_dx.then(|| {
+        // dx = gamma / std / m * (m g - sum g - x_hat sum(g x_hat))
+        let m = d.count() as f32;
+        map_rows(d, |c, at, out| {
+            let ch = chans[c];
+            let (k, sb, sg) = (ch.scale / m, d_beta[c] as f32, d_gamma[c] as f32);
+            let (xs, gs) = (&x[at..at + out.len()], &g[at..at + out.len()]);
+            for ((o, &xv), &gv) in out.iter_mut().zip(xs).zip(gs) {
+                let (gp, h) = g_pre(ch, xv, gv);
+                *o = k * (m * gp - sb - h * sg);
+            }
+        })
+    });
+    (d_beta, d_gamma, dx)
 }
 
 /// What the backward pass needs: the input, the per-channel mean and 1/std, gamma.
@@ -34,6 +107,8 @@ struct State {
     mean: Vec<f32>,
     inv_std: Vec<f32>,
     gamma: Vec<f32>,
+    beta: Vec<f32>,
+    act: Act,
     dims: Dims,
     shape: Vec<usize>,
 }
@@ -50,15 +125,12 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let d = s.dims;
         let g = dense(grads.consume::<Flex>(&ops.node));
         let (g, x) = (vals(&g), vals(&s.x));
-        let x_hat = |c: usize, j: usize| (x[j] - s.mean[c]) * s.inv_std[c];
-        let d_beta = per_channel(d, |_, j| g[j] as f64);
-        let d_gamma = per_channel(d, |c, j| (g[j] * x_hat(c, j)) as f64);
-        if let Some(node) = node_x {
-            // dx = gamma / std / m * (m g - sum g - x_hat sum(g x_hat))
-            let m = d.count() as f32;
-            let dx = map_values(d, |c, j| {
-                s.gamma[c] * s.inv_std[c] / m * (m * g[j] - d_beta[c] as f32 - x_hat(c, j) * d_gamma[c] as f32)
-            });
+        let (d_beta, d_gamma, dx) = match s.act {
+            Act::Identity => grads_with(&s, x, g, node_x.is_some(), |_| 1.0),
+            Act::Relu => grads_with(&s, x, g, node_x.is_some(), |p| if p > 0.0 { 1.0 } else { 0.0 }),
+            Act::Leaky(k) => grads_with(&s, x, g, node_x.is_some(), move |p| if p < 0.0 { k } else { 1.0 }),
+        };
+        if let (Some(node), Some(dx)) = (node_x, dx) {
             grads.register::<Flex>(node.id, tensor(dx, s.shape.clone()));
         }
         if let Some(node) = node_gamma {
@@ -70,9 +142,27 @@ impl Backward<Flex, 3> for BatchNormBackward {
     }
 }
 
+/// `act(pre)` for every value.
+fn normalise(d: Dims, x: &[f32], chans: &[Chan], act: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
+    map_rows(d, |c, at, out| {
+        let ch = chans[c];
+        let len = out.len();
+        for (o, &v) in out.iter_mut().zip(&x[at..at + len]) {
+            *o = act(ch.pre(v));
+        }
+    })
+}
+
 /// Batch norm over the batch and every axis after the channel axis (1), with the batch's
-/// biased variance. Returns the output and the per-channel mean and biased variance.
-pub fn batch_norm_train(x: AdTensor, gamma: AdTensor, beta: AdTensor, epsilon: f64) -> (AdTensor, Vec<f32>, Vec<f32>) {
+/// biased variance, then `act`. Returns the output and the per-channel mean and biased
+/// variance.
+pub fn batch_norm_train(
+    x: AdTensor,
+    gamma: AdTensor,
+    beta: AdTensor,
+    epsilon: f64,
+    act: Act,
+) -> (AdTensor, Vec<f32>, Vec<f32>) {
     let shape: Vec<usize> = x.primitive.layout().shape().iter().copied().collect();
     let dims = Dims {
         n: shape[0],
@@ -83,21 +173,30 @@ pub fn batch_norm_train(x: AdTensor, gamma: AdTensor, beta: AdTensor, epsilon: f
     let gamma_v = vals(&dense(gamma.primitive.clone())).to_vec();
     let beta_v = vals(&dense(beta.primitive.clone())).to_vec();
     let (mean, var) = {
-        let xv = vals(&xs);
+        let (xv, inner) = (vals(&xs), dims.inner);
         let m = dims.count() as f64;
-        let mean: Vec<f64> = per_channel(dims, |_, j| xv[j] as f64).iter().map(|s| s / m).collect();
-        let var: Vec<f64> = per_channel(dims, |c, j| (xv[j] as f64 - mean[c]).powi(2))
+        let mean: Vec<f64> = per_channel(dims, |_, at| lane_sums(inner, |j| [xv[at + j]]))
             .iter()
-            .map(|s| s / m)
+            .map(|s| s[0] / m)
             .collect();
+        let var: Vec<f64> = per_channel(dims, |c, at| {
+            let mc = mean[c] as f32;
+            lane_sums(inner, |j| [(xv[at + j] - mc) * (xv[at + j] - mc)])
+        })
+        .iter()
+        .map(|s| s[0] / m)
+        .collect();
         (mean, var)
     };
     let mean_f: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
     let var_f: Vec<f32> = var.iter().map(|&v| v as f32).collect();
     let inv_std: Vec<f32> = var.iter().map(|&v| (1.0 / (v + epsilon).sqrt()) as f32).collect();
-    let y = {
-        let xv = vals(&xs);
-        map_values(dims, |c, j| (xv[j] - mean_f[c]) * inv_std[c] * gamma_v[c] + beta_v[c])
+    let chans = Chan::all(&mean_f, &inv_std, &gamma_v, &beta_v);
+    let xv = vals(&xs);
+    let y = match act {
+        Act::Identity => normalise(dims, xv, &chans, |p| p),
+        Act::Relu => normalise(dims, xv, &chans, |p| p.max(0.0)),
+        Act::Leaky(k) => normalise(dims, xv, &chans, move |p| if p < 0.0 { p * k } else { p }),
     };
     let y = tensor(y, shape.clone());
     let state = || State {
@@ -105,6 +204,8 @@ pub fn batch_norm_train(x: AdTensor, gamma: AdTensor, beta: AdTensor, epsilon: f
         mean: mean_f.clone(),
         inv_std,
         gamma: gamma_v,
+        beta: beta_v,
+        act,
         dims,
         shape,
     };

@@ -15,7 +15,9 @@
 //! from the patches of its input (grid). Only square kernels, equal strides and paddings,
 //! dilation 1 and one group are handled; [`supported`] says when.
 
-use crate::learn::flex::{AdTensor, Dims, dense, finish, par_chunks, per_channel, tensor, tracked, vals};
+use crate::learn::flex::{
+    AdTensor, channel_sums, dense, finish, matmul, par_chunks, plain, tensor, tracked, trans, vals,
+};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
@@ -125,70 +127,6 @@ pub fn col2im(g: &Geometry, col: &[f32]) -> Vec<f32> {
     big
 }
 
-/// A row-major matrix, or the transpose of one (`t`: the buffer holds `cols x rows`).
-#[derive(Clone, Copy)]
-struct Mat<'a> {
-    v: &'a [f32],
-    t: bool,
-}
-
-fn plain(v: &[f32]) -> Mat<'_> {
-    Mat { v, t: false }
-}
-
-fn trans(v: &[f32]) -> Mat<'_> {
-    Mat { v, t: true }
-}
-
-/// `a (m x k) * b (k x n)`, row-major `m x n`.
-fn matmul(m: usize, k: usize, n: usize, a: Mat, b: Mat) -> Vec<f32> {
-    assert!(a.v.len() >= m * k && b.v.len() >= k * n, "matrix sizes");
-    if k == 0 {
-        return vec![0.0; m * n];
-    }
-    // gemm writes every value without reading (`read_dst` false), so no zero fill first.
-    let mut out = Vec::<f32>::with_capacity(m * n);
-    // (column stride, row stride) of each operand.
-    let (a_cs, a_rs) = if a.t { (m as isize, 1) } else { (1, k as isize) };
-    let (b_cs, b_rs) = if b.t { (k as isize, 1) } else { (1, n as isize) };
-    #[cfg(not(target_arch = "wasm32"))]
-    let par = if m * n * k >= 1 << 16 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    #[cfg(target_arch = "wasm32")]
-    let par = gemm::Parallelism::None;
-    // SAFETY: the operands hold at least m*k and k*n values (checked above), `out` has room
-    // for m*n, the strides address exactly those row-major (or transposed) layouts, and gemm
-    // writes all m*n outputs (it reads none: `read_dst` is false), so they are set after it.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.v.as_ptr(),
-            a_cs,
-            a_rs,
-            b.v.as_ptr(),
-            b_cs,
-            b_rs,
-            0.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            par,
-        );
-        out.set_len(m * n);
-    }
-    out
-}
-
 /// `[n, c, p]` -> `[c, n * p]`.
 fn to_channel_major(v: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; v.len()];
@@ -213,12 +151,6 @@ fn to_sample_major(v: &[f32], n: usize, c: usize, p: usize, bias: Option<&[f32]>
         }
     });
     out
-}
-
-/// Per-channel sums of `[n, c, inner]` values (the bias gradient), in `f64` then rounded.
-fn channel_sums(v: &[f32], n: usize, c: usize, inner: usize) -> Vec<f32> {
-    let sums = per_channel(Dims { n, c, inner }, |_, j| v[j] as f64);
-    sums.iter().map(|&s| s as f32).collect()
 }
 
 fn dims4(t: &FlexTensor) -> [usize; 4] {

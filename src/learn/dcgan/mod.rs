@@ -10,6 +10,7 @@ mod bn_flex;
 pub mod checkpoint;
 pub mod conv_flex;
 pub mod ema;
+pub mod linear_flex;
 pub mod model;
 
 use crate::learn::data::{Digits, PIXELS, SIDE, batch_tensors};

@@ -48,11 +48,11 @@ impl<B: Backend> Generator<B> {
     /// `z: [n, z]` -> images `[n, 1, 28, 28]` in `(0, 1)`.
     pub fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 4> {
         let n = z.dims()[0];
-        let h = relu(batch_norm(&self.bn1, self.fc1.forward(z)));
-        let h = relu(batch_norm(&self.bn2, self.fc2.forward(h)));
+        let h = norm_act(&self.bn1, linear(&self.fc1, z), Act::Relu);
+        let h = norm_act(&self.bn2, linear(&self.fc2, h), Act::Relu);
         let h = h.reshape([n, 256, 5, 5]);
-        let h = relu(batch_norm(&self.bn3, conv_transpose(&self.up1, h)));
-        let h = relu(batch_norm(&self.bn4, conv_transpose(&self.up2, h)));
+        let h = norm_act(&self.bn3, conv_transpose(&self.up1, h), Act::Relu);
+        let h = norm_act(&self.bn4, conv_transpose(&self.up2, h), Act::Relu);
         sigmoid(conv_transpose(&self.up3, h))
     }
 }
@@ -97,11 +97,63 @@ impl<B: Backend> Discriminator<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let n = x.dims()[0];
         let h = relu(conv(&self.c1, x));
-        let h = relu(batch_norm(&self.bn2, conv(&self.c2, h)));
-        let h = relu(batch_norm(&self.bn3, conv(&self.c3, h)));
+        let h = norm_act(&self.bn2, conv(&self.c2, h), Act::Relu);
+        let h = norm_act(&self.bn3, conv(&self.c3, h), Act::Relu);
         let h = h.reshape([n, 6400]);
-        let h = leaky_relu(batch_norm(&self.bn4, self.fc1.forward(h)), 0.2);
-        sigmoid(self.fc2.forward(h))
+        let h = norm_act(&self.bn4, linear(&self.fc1, h), Act::Leaky(0.2));
+        sigmoid(linear(&self.fc2, h))
+    }
+}
+
+/// The activation after a batch norm.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    Identity,
+    Relu,
+    /// Leaky ReLU with this slope for negative inputs.
+    Leaky(f32),
+}
+
+impl Act {
+    pub fn apply(self, v: f32) -> f32 {
+        match self {
+            Act::Identity => v,
+            Act::Relu => v.max(0.0),
+            Act::Leaky(s) if v < 0.0 => v * s,
+            Act::Leaky(_) => v,
+        }
+    }
+
+    /// The derivative at `v`, as burn's activations take it (ReLU's is 0 at 0, leaky
+    /// ReLU's 1).
+    pub fn slope(self, v: f32) -> f32 {
+        match self {
+            Act::Identity => 1.0,
+            Act::Relu if v > 0.0 => 1.0,
+            Act::Relu => 0.0,
+            Act::Leaky(s) if v < 0.0 => s,
+            Act::Leaky(_) => 1.0,
+        }
+    }
+
+    fn tensor<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Act::Identity => x,
+            Act::Relu => relu(x),
+            Act::Leaky(s) => leaky_relu(x, s as f64),
+        }
+    }
+}
+
+/// `act(batch_norm(bn, x))`; on the CPU backend in training, one fused op (see `bn_flex`).
+pub fn norm_act<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>, act: Act) -> Tensor<B, D> {
+    if B::ad_enabled(&x.device()) && D >= 2 {
+        match crate::learn::cast::<B, crate::learn::CpuAutodiff, D>(x) {
+            Ok(x) => batch_norm_flex(bn, x, act),
+            Err(x) => act.tensor(batch_norm(bn, x)),
+        }
+    } else {
+        act.tensor(batch_norm(bn, x))
     }
 }
 
@@ -117,7 +169,7 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
     }
     // On the CPU backend: one fused op (see `bn_flex`).
     let x = match crate::learn::cast::<B, crate::learn::CpuAutodiff, D>(x) {
-        Ok(x) => return batch_norm_flex(bn, x),
+        Ok(x) => return batch_norm_flex(bn, x, Act::Identity),
         Err(x) => x,
     };
     let dims = x.dims();
@@ -146,10 +198,11 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
     centred.mul(scale).add(bn.beta.val().reshape(shape))
 }
 
-/// [`batch_norm`] on the CPU backend, as one fused autodiff op.
+/// [`norm_act`] on the CPU backend, as one fused autodiff op.
 fn batch_norm_flex<B: Backend, const D: usize>(
     bn: &BatchNorm<B>,
     x: Tensor<crate::learn::CpuAutodiff, D>,
+    act: Act,
 ) -> Tensor<B, D> {
     let device = bn.gamma.val().device();
     let (y, mean, var) = super::bn_flex::batch_norm_train(
@@ -157,6 +210,7 @@ fn batch_norm_flex<B: Backend, const D: usize>(
         param(&bn.gamma.val()),
         param(&bn.beta.val()),
         bn.epsilon,
+        act,
     );
     update_running_stats(
         bn,
@@ -164,6 +218,21 @@ fn batch_norm_flex<B: Backend, const D: usize>(
         Tensor::<B, 1>::from_floats(var.as_slice(), &device),
     );
     from_flex(y)
+}
+
+/// `layer.forward(x)`; in training on the CPU backend, one op (see `linear_flex`).
+pub fn linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let Some(bias) = &layer.bias else {
+        return layer.forward(x);
+    };
+    match crate::learn::cast::<B, crate::learn::CpuAutodiff, 2>(x) {
+        Ok(x) => from_flex(super::linear_flex::linear(
+            x.into_primitive().tensor(),
+            param(&layer.weight.val()),
+            param(&bias.val()),
+        )),
+        Err(x) => layer.forward(x),
+    }
 }
 
 /// `layer.forward(x)`; in training on the CPU backend, one batch-wide op (see `conv_flex`).
