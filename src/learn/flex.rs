@@ -10,16 +10,36 @@ use burn_flex::{Flex, FlexTensor};
 /// A float tensor of the CPU autodiff backend.
 pub(crate) type AdTensor = burn::tensor::ops::FloatTensor<burn::backend::Autodiff<Flex>>;
 
+/// A new buffer of `len` values built in `chunk`-long pieces in parallel: `f(chunk index,
+/// chunk)` gets its piece zero-filled. The zeros are written by the task itself, while its
+/// piece is in cache, not by the allocator in one pass over the whole buffer beforehand.
+pub(crate) fn par_build<F: Fn(usize, &mut [f32]) + Sync + Send>(len: usize, chunk: usize, f: F) -> Vec<f32> {
+    let mut out = Vec::<std::mem::MaybeUninit<f32>>::with_capacity(len);
+    // SAFETY: MaybeUninit values need no initialisation; every one is written below before
+    // the buffer is read as f32.
+    unsafe { out.set_len(len) };
+    par_chunks(&mut out, chunk.max(1), |i, piece| {
+        piece.fill(std::mem::MaybeUninit::new(0.0));
+        // SAFETY: every value of `piece` was just initialised; MaybeUninit<f32> has f32's layout.
+        let piece = unsafe { &mut *(piece as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+        f(i, piece);
+    });
+    let mut out = std::mem::ManuallyDrop::new(out);
+    // SAFETY: all `len` values are initialised (each piece was filled); same layout and
+    // allocation, ownership moves to the new Vec.
+    unsafe { Vec::from_raw_parts(out.as_mut_ptr() as *mut f32, out.len(), out.capacity()) }
+}
+
 /// `f(chunk index, chunk)` over `out` cut into `chunk`-long pieces, in parallel (rayon) on
 /// native, in turn on wasm.
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn par_chunks<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], chunk: usize, f: F) {
+fn par_chunks<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(out: &mut [T], chunk: usize, f: F) {
     use rayon::prelude::*;
     out.par_chunks_mut(chunk).enumerate().for_each(|(i, r)| f(i, r));
 }
 
 #[cfg(target_arch = "wasm32")]
-pub(crate) fn par_chunks<F: Fn(usize, &mut [f32]) + Sync + Send>(out: &mut [f32], chunk: usize, f: F) {
+fn par_chunks<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(out: &mut [T], chunk: usize, f: F) {
     out.chunks_mut(chunk).enumerate().for_each(|(i, r)| f(i, r));
 }
 

@@ -9,7 +9,7 @@
 //! the op: one pass less over the activation each way, and no mask kept.
 
 use super::model::Act;
-use crate::learn::flex::{AdTensor, Dims, dense, finish, lane_sums, par_chunks, per_channel, tensor, vals};
+use crate::learn::flex::{AdTensor, Dims, dense, finish, lane_sums, par_build, per_channel, tensor, vals};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
@@ -19,13 +19,11 @@ use burn_flex::{Flex, FlexTensor};
 /// sample's channel, which start at value index `start`; one sample per task.
 fn map_rows(d: Dims, f: impl Fn(usize, usize, &mut [f32]) + Sync + Send) -> Vec<f32> {
     let row = d.c * d.inner;
-    let mut out = vec![0.0f32; d.n * row];
-    par_chunks(&mut out, row, |i, r| {
+    par_build(d.n * row, row, |i, r| {
         for (c, o) in r.chunks_exact_mut(d.inner).enumerate() {
             f(c, i * row + c * d.inner, o);
         }
-    });
-    out
+    })
 }
 
 /// One channel's constants: the mean, 1/std, gamma/std and beta.

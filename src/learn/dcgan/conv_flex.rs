@@ -16,7 +16,7 @@
 //! dilation 1 and one group are handled; [`supported`] says when.
 
 use crate::learn::flex::{
-    AdTensor, channel_sums, dense, finish, matmul, par_chunks, plain, tensor, tracked, trans, vals,
+    AdTensor, channel_sums, dense, finish, matmul, par_build, plain, tensor, tracked, trans, vals,
 };
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
@@ -74,74 +74,76 @@ pub fn supported(kernel: [usize; 2], stride: [usize; 2], pad: [usize; 2], dilati
 /// `col[(c, ky, kx), (i, oy, ox)] = big[i, c, oy*s + ky - p, ox*s + kx - p]` (0 outside).
 pub fn im2col(g: &Geometry, big: &[f32]) -> Vec<f32> {
     let (cols, grid, plane) = (g.cols(), g.oh * g.ow, g.h * g.w);
-    let mut col = vec![0.0f32; g.rows() * cols];
-    par_chunks(&mut col, cols, |row, out| {
+    par_build(g.rows() * cols, cols, |row, out| {
         let (c, ky, kx) = (row / (g.k * g.k), row / g.k % g.k, row % g.k);
         let (y0, y1) = g.span(ky, g.oh, g.h);
         let (x0, x1) = g.span(kx, g.ow, g.w);
         if x0 == x1 {
             return;
         }
+        let x_first = x0 * g.stride + kx - g.pad;
         for i in 0..g.n {
             let src = &big[(i * g.c + c) * plane..][..plane];
             let dst = &mut out[i * grid..][..grid];
             for oy in y0..y1 {
                 let y = oy * g.stride + ky - g.pad;
                 let (srow, drow) = (&src[y * g.w..][..g.w], &mut dst[oy * g.ow..][..g.ow]);
+                let drow = &mut drow[x0..x1];
                 if g.stride == 1 {
-                    let x = x0 + kx - g.pad;
-                    drow[x0..x1].copy_from_slice(&srow[x..x + (x1 - x0)]);
+                    drow.copy_from_slice(&srow[x_first..x_first + (x1 - x0)]);
                 } else {
-                    for ox in x0..x1 {
-                        drow[ox] = srow[ox * g.stride + kx - g.pad];
+                    for (d, &v) in drow.iter_mut().zip(srow[x_first..].iter().step_by(g.stride)) {
+                        *d = v;
                     }
                 }
             }
         }
-    });
-    col
+    })
 }
 
-/// The adjoint of [`im2col`]: every patch value added back into its big-image pixel.
-pub fn col2im(g: &Geometry, col: &[f32]) -> Vec<f32> {
+/// The adjoint of [`im2col`]: every patch value added back into its big-image pixel, onto
+/// `init[channel]` (0 without).
+pub fn col2im(g: &Geometry, col: &[f32], init: Option<&[f32]>) -> Vec<f32> {
     let (cols, grid, plane) = (g.cols(), g.oh * g.ow, g.h * g.w);
-    let mut big = vec![0.0f32; g.n * g.c * plane];
     // One task per (sample, channel) plane: each writes only its own plane.
-    par_chunks(&mut big, plane, |p, out| {
+    par_build(g.n * g.c * plane, plane, |p, out| {
         let (i, c) = (p / g.c, p % g.c);
+        if let Some(init) = init {
+            out.fill(init[c]);
+        }
         for ky in 0..g.k {
             let (y0, y1) = g.span(ky, g.oh, g.h);
             for kx in 0..g.k {
                 let (x0, x1) = g.span(kx, g.ow, g.w);
+                if x0 == x1 {
+                    continue;
+                }
+                let x_first = x0 * g.stride + kx - g.pad;
                 let src = &col[((c * g.k + ky) * g.k + kx) * cols + i * grid..][..grid];
                 for oy in y0..y1 {
                     let y = oy * g.stride + ky - g.pad;
                     let (srow, drow) = (&src[oy * g.ow..][..g.ow], &mut out[y * g.w..][..g.w]);
-                    for ox in x0..x1 {
-                        drow[ox * g.stride + kx - g.pad] += srow[ox];
+                    for (d, &v) in drow[x_first..].iter_mut().step_by(g.stride).zip(&srow[x0..x1]) {
+                        *d += v;
                     }
                 }
             }
         }
-    });
-    big
+    })
 }
 
 /// `[n, c, p]` -> `[c, n * p]`.
 fn to_channel_major(v: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; v.len()];
-    par_chunks(&mut out, n * p, |ch, row| {
+    par_build(v.len(), n * p, |ch, row| {
         for i in 0..n {
             row[i * p..][..p].copy_from_slice(&v[(i * c + ch) * p..][..p]);
         }
-    });
-    out
+    })
 }
 
 /// `[c, n * p]` -> `[n, c, p]`, adding `bias[c]` when given.
 fn to_sample_major(v: &[f32], n: usize, c: usize, p: usize, bias: Option<&[f32]>) -> Vec<f32> {
-    let mut out = vec![0.0f32; v.len()];
-    par_chunks(&mut out, c * p, |i, sample| {
+    par_build(v.len(), c * p, |i, sample| {
         for ch in 0..c {
             let (src, dst) = (&v[ch * n * p + i * p..][..p], &mut sample[ch * p..][..p]);
             match bias {
@@ -149,8 +151,7 @@ fn to_sample_major(v: &[f32], n: usize, c: usize, p: usize, bias: Option<&[f32]>
                 None => dst.copy_from_slice(src),
             }
         }
-    });
-    out
+    })
 }
 
 fn dims4(t: &FlexTensor) -> [usize; 4] {
@@ -192,7 +193,7 @@ impl Backward<Flex, 3> for ConvBackward {
         if let Some(node) = node_x {
             let w = vals(s.weight.as_ref().expect("weight kept for the input gradient"));
             let dcol = matmul(g.rows(), co, g.cols(), trans(w), plain(&dy_cp));
-            grads.register::<Flex>(node.id, tensor(col2im(&g, &dcol), vec![g.n, g.c, g.h, g.w]));
+            grads.register::<Flex>(node.id, tensor(col2im(&g, &dcol, None), vec![g.n, g.c, g.h, g.w]));
         }
         if let Some(node) = node_b {
             grads.register::<Flex>(node.id, tensor(channel_sums(dy, g.n, co, grid), vec![co]));
@@ -291,12 +292,7 @@ pub fn conv_transpose2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: u
     );
     let x_cp = to_channel_major(vals(&xt), n, ci, h * w);
     let col = matmul(g.rows(), ci, g.cols(), trans(vals(&wt)), plain(&x_cp));
-    let mut y = col2im(&g, &col);
-    let plane = g.h * g.w;
-    par_chunks(&mut y, plane, |p, out| {
-        let b = vals(&bt)[p % co];
-        out.iter_mut().for_each(|v| *v += b);
-    });
+    let y = col2im(&g, &col, Some(vals(&bt)));
     let y = tensor(y, vec![n, co, g.h, g.w]);
     let (need_w, need_x) = (tracked(&weight), tracked(&x));
     let state = move || State {
