@@ -14,6 +14,12 @@
 //! at the patches of its output (grid); a transposed convolution writes its output (big)
 //! from the patches of its input (grid). Only square kernels, equal strides and paddings,
 //! dilation 1 and one group are handled; [`supported`] says when.
+//!
+//! Inside the ops activations are "channel-major, sample innermost": `[c, h, w, n]`. Then a
+//! patch-matrix row holds, for each position, the whole batch's values side by side, so
+//! im2col and col2im move runs of `n` values (a vector copy or add) instead of a few
+//! strided pixels; converting from and to burn's `[n, c, h, w]` costs one pass over the
+//! image, a fraction of a pass over the patch matrix.
 
 use crate::learn::flex::{
     AdTensor, channel_sums, dense, finish, matmul, par_build, plain, tensor, tracked, trans, vals,
@@ -44,7 +50,7 @@ impl Geometry {
         self.c * self.k * self.k
     }
 
-    /// Patch-matrix columns: `(sample, oy, ox)`.
+    /// Patch-matrix columns: `(oy, ox, sample)`.
     fn cols(&self) -> usize {
         self.n * self.oh * self.ow
     }
@@ -71,9 +77,10 @@ pub fn supported(kernel: [usize; 2], stride: [usize; 2], pad: [usize; 2], dilati
         && groups == 1
 }
 
-/// `col[(c, ky, kx), (i, oy, ox)] = big[i, c, oy*s + ky - p, ox*s + kx - p]` (0 outside).
+/// `col[(c, ky, kx), (oy, ox, i)] = big[c, oy*s + ky - p, ox*s + kx - p, i]` (0 outside), for
+/// `big` in `[c, h, w, n]`.
 pub fn im2col(g: &Geometry, big: &[f32]) -> Vec<f32> {
-    let (cols, grid, plane) = (g.cols(), g.oh * g.ow, g.h * g.w);
+    let (cols, n, plane) = (g.cols(), g.n, g.h * g.w * g.n);
     par_build(g.rows() * cols, cols, |row, out| {
         let (c, ky, kx) = (row / (g.k * g.k), row / g.k % g.k, row % g.k);
         let (y0, y1) = g.span(ky, g.oh, g.h);
@@ -81,74 +88,80 @@ pub fn im2col(g: &Geometry, big: &[f32]) -> Vec<f32> {
         if x0 == x1 {
             return;
         }
-        let x_first = x0 * g.stride + kx - g.pad;
-        for i in 0..g.n {
-            let src = &big[(i * g.c + c) * plane..][..plane];
-            let dst = &mut out[i * grid..][..grid];
-            for oy in y0..y1 {
-                let y = oy * g.stride + ky - g.pad;
-                let (srow, drow) = (&src[y * g.w..][..g.w], &mut dst[oy * g.ow..][..g.ow]);
-                let drow = &mut drow[x0..x1];
-                if g.stride == 1 {
-                    drow.copy_from_slice(&srow[x_first..x_first + (x1 - x0)]);
-                } else {
-                    for (d, &v) in drow.iter_mut().zip(srow[x_first..].iter().step_by(g.stride)) {
-                        *d = v;
-                    }
-                }
+        let src = &big[c * plane..][..plane];
+        for oy in y0..y1 {
+            let y = oy * g.stride + ky - g.pad;
+            for ox in x0..x1 {
+                let x = ox * g.stride + kx - g.pad;
+                out[(oy * g.ow + ox) * n..][..n].copy_from_slice(&src[(y * g.w + x) * n..][..n]);
             }
         }
     })
 }
 
 /// The adjoint of [`im2col`]: every patch value added back into its big-image pixel, onto
-/// `init[channel]` (0 without).
+/// `init[channel]` (0 without); the big image in `[c, h, w, n]`.
 pub fn col2im(g: &Geometry, col: &[f32], init: Option<&[f32]>) -> Vec<f32> {
-    let (cols, grid, plane) = (g.cols(), g.oh * g.ow, g.h * g.w);
-    // One task per (sample, channel) plane: each writes only its own plane.
-    par_build(g.n * g.c * plane, plane, |p, out| {
-        let (i, c) = (p / g.c, p % g.c);
+    let (cols, n, row) = (g.cols(), g.n, g.w * g.n);
+    // One task per (channel, image row): each writes only its own row.
+    par_build(g.c * g.h * row, row, |cy, out| {
+        let (c, y) = (cy / g.h, cy % g.h);
         if let Some(init) = init {
             out.fill(init[c]);
         }
         for ky in 0..g.k {
-            let (y0, y1) = g.span(ky, g.oh, g.h);
+            // The grid row that meets image row y at kernel row ky, if any.
+            let Some(oy) = (y + g.pad)
+                .checked_sub(ky)
+                .filter(|t| t % g.stride == 0)
+                .map(|t| t / g.stride)
+            else {
+                continue;
+            };
+            if oy >= g.oh {
+                continue;
+            }
             for kx in 0..g.k {
                 let (x0, x1) = g.span(kx, g.ow, g.w);
-                if x0 == x1 {
-                    continue;
-                }
-                let x_first = x0 * g.stride + kx - g.pad;
-                let src = &col[((c * g.k + ky) * g.k + kx) * cols + i * grid..][..grid];
-                for oy in y0..y1 {
-                    let y = oy * g.stride + ky - g.pad;
-                    let (srow, drow) = (&src[oy * g.ow..][..g.ow], &mut out[y * g.w..][..g.w]);
-                    for (d, &v) in drow[x_first..].iter_mut().step_by(g.stride).zip(&srow[x0..x1]) {
-                        *d += v;
-                    }
+                let src = &col[((c * g.k + ky) * g.k + kx) * cols..][..cols];
+                for ox in x0..x1 {
+                    let x = ox * g.stride + kx - g.pad;
+                    let (d, s) = (&mut out[x * n..][..n], &src[(oy * g.ow + ox) * n..][..n]);
+                    d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
                 }
             }
         }
     })
 }
 
-/// `[n, c, p]` -> `[c, n * p]`.
-fn to_channel_major(v: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
-    par_build(v.len(), n * p, |ch, row| {
+/// `[n, c, p]` -> `[c, p, n]`.
+fn to_cm(v: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
+    par_build(v.len(), p * n, |ch, out| {
         for i in 0..n {
-            row[i * p..][..p].copy_from_slice(&v[(i * c + ch) * p..][..p]);
+            let src = &v[(i * c + ch) * p..][..p];
+            for (q, &s) in src.iter().enumerate() {
+                out[q * n + i] = s;
+            }
         }
     })
 }
 
-/// `[c, n * p]` -> `[n, c, p]`, adding `bias[c]` when given.
-fn to_sample_major(v: &[f32], n: usize, c: usize, p: usize, bias: Option<&[f32]>) -> Vec<f32> {
-    par_build(v.len(), c * p, |i, sample| {
+/// Samples per task in [`from_cm`]: a cache line of each source run.
+const SAMPLE_BLOCK: usize = 16;
+
+/// `[c, p, n]` -> `[n, c, p]`, adding `bias[c]` when given.
+fn from_cm(v: &[f32], n: usize, c: usize, p: usize, bias: Option<&[f32]>) -> Vec<f32> {
+    let per_sample = c * p;
+    par_build(v.len(), SAMPLE_BLOCK * per_sample, |blk, out| {
+        let i0 = blk * SAMPLE_BLOCK;
+        let count = out.len() / per_sample.max(1);
         for ch in 0..c {
-            let (src, dst) = (&v[ch * n * p + i * p..][..p], &mut sample[ch * p..][..p]);
-            match bias {
-                Some(b) => dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + b[ch]),
-                None => dst.copy_from_slice(src),
+            let add = bias.map_or(0.0, |b| b[ch]);
+            for q in 0..p {
+                let src = &v[(ch * p + q) * n + i0..][..count];
+                for (k, &s) in src.iter().enumerate() {
+                    out[k * per_sample + ch * p + q] = s + add;
+                }
             }
         }
     })
@@ -184,7 +197,7 @@ impl Backward<Flex, 3> for ConvBackward {
         let grid = g.oh * g.ow;
         let dy = dense(grads.consume::<Flex>(&ops.node));
         let dy = vals(&dy);
-        let dy_cp = to_channel_major(dy, g.n, co, grid);
+        let dy_cp = to_cm(dy, g.n, co, grid);
         if let Some(node) = node_w {
             let col = s.saved.as_ref().expect("patches kept for the weight gradient");
             let dw = matmul(co, g.cols(), g.rows(), plain(&dy_cp), trans(col));
@@ -193,7 +206,13 @@ impl Backward<Flex, 3> for ConvBackward {
         if let Some(node) = node_x {
             let w = vals(s.weight.as_ref().expect("weight kept for the input gradient"));
             let dcol = matmul(g.rows(), co, g.cols(), trans(w), plain(&dy_cp));
-            grads.register::<Flex>(node.id, tensor(col2im(&g, &dcol, None), vec![g.n, g.c, g.h, g.w]));
+            grads.register::<Flex>(
+                node.id,
+                tensor(
+                    from_cm(&col2im(&g, &dcol, None), g.n, g.c, g.h * g.w, None),
+                    vec![g.n, g.c, g.h, g.w],
+                ),
+            );
         }
         if let Some(node) = node_b {
             grads.register::<Flex>(node.id, tensor(channel_sums(dy, g.n, co, grid), vec![co]));
@@ -213,11 +232,11 @@ impl Backward<Flex, 3> for ConvTransposeBackward {
         let (g, ci) = (s.g, s.grid_c);
         let dy = dense(grads.consume::<Flex>(&ops.node));
         let dy = vals(&dy);
-        let dcol = im2col(&g, dy);
+        let dcol = im2col(&g, &to_cm(dy, g.n, g.c, g.h * g.w));
         if let Some(node) = node_x {
             let w = vals(s.weight.as_ref().expect("weight kept for the input gradient"));
             let dx_cp = matmul(ci, g.rows(), g.cols(), plain(w), plain(&dcol));
-            let dx = to_sample_major(&dx_cp, g.n, ci, g.oh * g.ow, None);
+            let dx = from_cm(&dx_cp, g.n, ci, g.oh * g.ow, None);
             grads.register::<Flex>(node.id, tensor(dx, vec![g.n, ci, g.oh, g.ow]));
         }
         if let Some(node) = node_w {
@@ -252,10 +271,10 @@ pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad:
         dense(weight.primitive.clone()),
         dense(bias.primitive.clone()),
     );
-    let col = im2col(&g, vals(&xt));
+    let col = im2col(&g, &to_cm(vals(&xt), n, ci, h * w));
     let y_cp = matmul(co, g.rows(), g.cols(), plain(vals(&wt)), plain(&col));
     let y = tensor(
-        to_sample_major(&y_cp, n, co, g.oh * g.ow, Some(vals(&bt))),
+        from_cm(&y_cp, n, co, g.oh * g.ow, Some(vals(&bt))),
         vec![n, co, g.oh, g.ow],
     );
     let (need_w, need_x) = (tracked(&weight), tracked(&x));
@@ -290,9 +309,9 @@ pub fn conv_transpose2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: u
         dense(weight.primitive.clone()),
         dense(bias.primitive.clone()),
     );
-    let x_cp = to_channel_major(vals(&xt), n, ci, h * w);
+    let x_cp = to_cm(vals(&xt), n, ci, h * w);
     let col = matmul(g.rows(), ci, g.cols(), trans(vals(&wt)), plain(&x_cp));
-    let y = col2im(&g, &col, Some(vals(&bt)));
+    let y = from_cm(&col2im(&g, &col, Some(vals(&bt))), n, co, g.h * g.w, None);
     let y = tensor(y, vec![n, co, g.h, g.w]);
     let (need_w, need_x) = (tracked(&weight), tracked(&x));
     let state = move || State {
