@@ -84,6 +84,7 @@ impl Dims {
 /// `N` sums of `term(j)` for `j` in `0..len`, in eight interleaved `f32` partial sums (so
 /// the loop runs in SIMD lanes), added up in a fixed order.
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // index loops over lanes and sums read plainest here
 pub(crate) fn lane_sums<const N: usize>(len: usize, term: impl Fn(usize) -> [f32; N]) -> [f32; N] {
     if len < 8 {
         let mut out = [0.0f32; N];
@@ -118,13 +119,17 @@ pub(crate) fn lane_sums<const N: usize>(len: usize, term: impl Fn(usize) -> [f32
     out
 }
 
-/// Per channel, `N` sums over samples of `row(channel, start)`, where `row` sums terms over
-/// the `inner` values of one sample's channel from value index `start` (see [`lane_sums`]).
-/// Rows are summed in `f32`, rows into a channel's total in `f64`. Channels are summed in
-/// blocks in parallel, each in a fixed order: results do not depend on threads.
+/// Values summed in `f32` lanes before they join a channel's `f64` total (see [`per_channel`]).
+const PIECE: usize = 512;
+
+/// Per channel, `N` sums of `row(channel, start, len)` over all its values, where `row` sums
+/// terms over `len` consecutive values of one channel from value index `start` (see
+/// [`lane_sums`]): a sample's row, in pieces of at most [`PIECE`] values. Pieces are summed in
+/// `f32`, pieces into a channel's total in `f64`. Channels are summed in blocks in parallel,
+/// each in a fixed order: results do not depend on threads.
 pub(crate) fn per_channel<const N: usize>(
     d: Dims,
-    row: impl Fn(usize, usize) -> [f32; N] + Sync + Send,
+    row: impl Fn(usize, usize, usize) -> [f32; N] + Sync + Send,
 ) -> Vec<[f64; N]> {
     let block = BLOCK_VALUES.div_ceil(d.count().max(1)).max(1);
     let blocks = crate::learn::par_map(d.c.div_ceil(block), |b| {
@@ -132,15 +137,82 @@ pub(crate) fn per_channel<const N: usize>(
         let mut acc = vec![[0.0f64; N]; c1 - c0];
         for i in 0..d.n {
             for (a, c) in acc.iter_mut().zip(c0..c1) {
-                let r = row(c, (i * d.c + c) * d.inner);
-                for k in 0..N {
-                    a[k] += r[k] as f64;
+                let start = (i * d.c + c) * d.inner;
+                for p in (0..d.inner).step_by(PIECE) {
+                    let r = row(c, start + p, PIECE.min(d.inner - p));
+                    for k in 0..N {
+                        a[k] += r[k] as f64;
+                    }
                 }
             }
         }
         acc
     });
     blocks.concat()
+}
+
+/// `[n, c, p]` -> `[c, p, n]` (channel-major, sample innermost).
+pub(crate) fn to_cm(v: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
+    par_build(v.len(), p * n, |ch, out| {
+        for i in 0..n {
+            let src = &v[(i * c + ch) * p..][..p];
+            for (q, &s) in src.iter().enumerate() {
+                out[q * n + i] = s;
+            }
+        }
+    })
+}
+
+/// Samples per task in [`from_cm`]: a cache line of each source run.
+const SAMPLE_BLOCK: usize = 16;
+
+/// `[c, p, n]` -> `[n, c, p]`, adding `bias[c]` when given.
+pub(crate) fn from_cm(v: &[f32], n: usize, c: usize, p: usize, bias: Option<&[f32]>) -> Vec<f32> {
+    let per_sample = c * p;
+    par_build(v.len(), SAMPLE_BLOCK * per_sample, |blk, out| {
+        let i0 = blk * SAMPLE_BLOCK;
+        let count = out.len() / per_sample.max(1);
+        for ch in 0..c {
+            let add = bias.map_or(0.0, |b| b[ch]);
+            for q in 0..p {
+                let src = &v[(ch * p + q) * n + i0..][..count];
+                for (k, &s) in src.iter().enumerate() {
+                    out[k * per_sample + ch * p + q] = s + add;
+                }
+            }
+        }
+    })
+}
+
+/// A tensor of logical shape `[n, c, rest...]` over values stored channel-major with the
+/// sample innermost (`[c, rest..., n]`): a permuted view, no copy.
+pub(crate) fn cm_tensor(v: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    let mut stored: Vec<usize> = shape[1..].to_vec();
+    stored.push(shape[0]);
+    let d = shape.len();
+    let mut axes = vec![d - 1];
+    axes.extend(0..d - 1);
+    tensor(v, stored).permute(&axes)
+}
+
+/// The values of `t` as `[c, rest..., n]` when it is stored so (as [`cm_tensor`] makes).
+pub(crate) fn cm_vals(t: &FlexTensor) -> Option<&[f32]> {
+    let l = t.layout();
+    let shape = l.shape();
+    let d = shape.len();
+    if d < 2 || l.start_offset() != 0 {
+        return None;
+    }
+    // Expected strides: n -> 1, then [c, rest...] row-major scaled by n.
+    let mut want = vec![0isize; d];
+    want[0] = 1;
+    let mut acc = shape[0] as isize;
+    for k in (1..d).rev() {
+        want[k] = acc;
+        acc *= shape[k] as isize;
+    }
+    let len = l.num_elements();
+    (l.strides() == want.as_slice()).then(|| &t.storage::<f32>()[..len])
 }
 
 /// Registers `out` as the result of the three-input autodiff op `op`; `state` (what its
@@ -252,6 +324,6 @@ unsafe fn gemm_raw(m: usize, k: usize, n: usize, a: Mat, b: Mat, dst: *mut f32, 
 
 /// Per-channel sums of `[n, c, inner]` values (a bias gradient), in `f64` then rounded.
 pub(crate) fn channel_sums(v: &[f32], n: usize, c: usize, inner: usize) -> Vec<f32> {
-    let sums = per_channel(Dims { n, c, inner }, |_, at| lane_sums(inner, |j| [v[at + j]]));
+    let sums = per_channel(Dims { n, c, inner }, |_, at, len| lane_sums(len, |j| [v[at + j]]));
     sums.iter().map(|s| s[0] as f32).collect()
 }

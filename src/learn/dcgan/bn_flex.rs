@@ -4,26 +4,50 @@
 //! subtract, multiply and add forward, and their gradients' reductions backward, each a
 //! single-threaded strided pass over the activation (about a sixth of a DCGAN iteration).
 //!
-//! Inputs are `[n, c, inner...]` (channel axis 1). Statistics are summed in `f64`. The
+//! Inputs are `[n, c, inner...]` (channel axis 1), in burn's layout or stored channel-major
+//! with the sample innermost as the DCGAN's convolutions make them (then each channel is
+//! one contiguous run, and the output can stay so for the next convolution). Statistics
+//! are summed in `f64`. The
 //! activation that follows the normalisation in the model (ReLU or leaky ReLU) is part of
 //! the op: one pass less over the activation each way, and no mask kept.
 
 use super::model::Act;
-use crate::learn::flex::{AdTensor, Dims, dense, finish, lane_sums, par_build, per_channel, tensor, vals};
+use crate::learn::flex::{
+    AdTensor, Dims, cm_tensor, cm_vals, dense, finish, from_cm, lane_sums, par_build, per_channel, tensor, to_cm, vals,
+};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 /// A new buffer filled row by row: `f(channel, start, out)` writes the `inner` values of one
-/// sample's channel, which start at value index `start`; one sample per task.
+/// sample's channel, which start at value index `start`; one sample per task (one channel
+/// when there is one "sample": the channel-major layout).
 fn map_rows(d: Dims, f: impl Fn(usize, usize, &mut [f32]) + Sync + Send) -> Vec<f32> {
     let row = d.c * d.inner;
+    if d.n == 1 {
+        return par_build(row, d.inner, |c, out| f(c, c * d.inner, out));
+    }
     par_build(d.n * row, row, |i, r| {
         for (c, o) in r.chunks_exact_mut(d.inner).enumerate() {
             f(c, i * row + c * d.inner, o);
         }
     })
+}
+
+/// How the loops see an activation of logical shape `shape`: `[n, c, inner]` in burn's
+/// layout, `[1, c, n * inner]` channel-major.
+fn loop_dims(shape: &[usize], cm: bool) -> Dims {
+    let (n, c, inner) = (shape[0], shape[1], shape[2..].iter().product::<usize>());
+    if cm {
+        Dims {
+            n: 1,
+            c,
+            inner: n * inner,
+        }
+    } else {
+        Dims { n, c, inner }
+    }
 }
 
 /// One channel's constants: the mean, 1/std, gamma/std and beta.
@@ -73,9 +97,9 @@ fn grads_with(
     // The gradient before the activation, and x_hat.
     let g_pre = move |ch: Chan, x: f32, g: f32| (g * slope(ch.pre(x)), ch.x_hat(x));
     // [sum g_pre, sum g_pre * x_hat] per channel.
-    let sums = per_channel(d, |c, at| {
-        let (ch, xs, gs) = (chans[c], &x[at..at + d.inner], &g[at..at + d.inner]);
-        lane_sums(d.inner, |j| {
+    let sums = per_channel(d, |c, at, len| {
+        let (ch, xs, gs) = (chans[c], &x[at..at + len], &g[at..at + len]);
+        lane_sums(len, |j| {
             let (gp, h) = g_pre(ch, xs[j], gs[j]);
             [gp, gp * h]
         })
@@ -109,6 +133,8 @@ struct State {
     act: Act,
     dims: Dims,
     shape: Vec<usize>,
+    /// `x` is stored channel-major (`dims` are its loop dims); its gradient is made so too.
+    cm: bool,
 }
 
 #[derive(Debug)]
@@ -121,15 +147,30 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let s = ops.state;
         let d = s.dims;
-        let g = dense(grads.consume::<Flex>(&ops.node));
-        let (g, x) = (vals(&g), vals(&s.x));
+        let g = grads.consume::<Flex>(&ops.node);
+        // The gradient in x's layout.
+        let g = match (s.cm, cm_vals(&g).is_some()) {
+            (true, true) => g,
+            (true, false) => {
+                let (n, c) = (s.shape[0], s.shape[1]);
+                let g = dense(g);
+                cm_tensor(to_cm(vals(&g), n, c, d.inner / n), &s.shape)
+            }
+            (false, _) => dense(g),
+        };
+        let (g, x) = (layout_vals(&g, s.cm), layout_vals(&s.x, s.cm));
         let (d_beta, d_gamma, dx) = match s.act {
             Act::Identity => grads_with(&s, x, g, node_x.is_some(), |_| 1.0),
             Act::Relu => grads_with(&s, x, g, node_x.is_some(), |p| if p > 0.0 { 1.0 } else { 0.0 }),
             Act::Leaky(k) => grads_with(&s, x, g, node_x.is_some(), move |p| if p < 0.0 { k } else { 1.0 }),
         };
         if let (Some(node), Some(dx)) = (node_x, dx) {
-            grads.register::<Flex>(node.id, tensor(dx, s.shape.clone()));
+            let dx = if s.cm {
+                cm_tensor(dx, &s.shape)
+            } else {
+                tensor(dx, s.shape.clone())
+            };
+            grads.register::<Flex>(node.id, dx);
         }
         if let Some(node) = node_gamma {
             grads.register::<Flex>(node.id, tensor(d_gamma.iter().map(|&v| v as f32).collect(), vec![d.c]));
@@ -137,6 +178,15 @@ impl Backward<Flex, 3> for BatchNormBackward {
         if let Some(node) = node_beta {
             grads.register::<Flex>(node.id, tensor(d_beta.iter().map(|&v| v as f32).collect(), vec![d.c]));
         }
+    }
+}
+
+/// The values of a tensor in burn's layout ([`dense`]) or channel-major (`cm`).
+fn layout_vals(t: &FlexTensor, cm: bool) -> &[f32] {
+    if cm {
+        cm_vals(t).expect("stored channel-major")
+    } else {
+        vals(t)
     }
 }
 
@@ -153,33 +203,36 @@ fn normalise(d: Dims, x: &[f32], chans: &[Chan], act: impl Fn(f32) -> f32 + Sync
 
 /// Batch norm over the batch and every axis after the channel axis (1), with the batch's
 /// biased variance, then `act`. Returns the output and the per-channel mean and biased
-/// variance.
+/// variance. A channel-major input gives a channel-major output when `cm_out`, else the
+/// output is in burn's layout.
 pub fn batch_norm_train(
     x: AdTensor,
     gamma: AdTensor,
     beta: AdTensor,
     epsilon: f64,
     act: Act,
+    cm_out: bool,
 ) -> (AdTensor, Vec<f32>, Vec<f32>) {
     let shape: Vec<usize> = x.primitive.layout().shape().iter().copied().collect();
-    let dims = Dims {
-        n: shape[0],
-        c: shape[1],
-        inner: shape[2..].iter().product(),
+    let cm = cm_vals(&x.primitive).is_some();
+    let dims = loop_dims(&shape, cm);
+    let xs = if cm {
+        x.primitive.clone()
+    } else {
+        dense(x.primitive.clone())
     };
-    let xs = dense(x.primitive.clone());
+    let xv = if cm { cm_vals(&xs).expect("checked") } else { vals(&xs) };
     let gamma_v = vals(&dense(gamma.primitive.clone())).to_vec();
     let beta_v = vals(&dense(beta.primitive.clone())).to_vec();
     let (mean, var) = {
-        let (xv, inner) = (vals(&xs), dims.inner);
         let m = dims.count() as f64;
-        let mean: Vec<f64> = per_channel(dims, |_, at| lane_sums(inner, |j| [xv[at + j]]))
+        let mean: Vec<f64> = per_channel(dims, |_, at, len| lane_sums(len, |j| [xv[at + j]]))
             .iter()
             .map(|s| s[0] / m)
             .collect();
-        let var: Vec<f64> = per_channel(dims, |c, at| {
+        let var: Vec<f64> = per_channel(dims, |c, at, len| {
             let mc = mean[c] as f32;
-            lane_sums(inner, |j| [(xv[at + j] - mc) * (xv[at + j] - mc)])
+            lane_sums(len, |j| [(xv[at + j] - mc) * (xv[at + j] - mc)])
         })
         .iter()
         .map(|s| s[0] / m)
@@ -190,13 +243,19 @@ pub fn batch_norm_train(
     let var_f: Vec<f32> = var.iter().map(|&v| v as f32).collect();
     let inv_std: Vec<f32> = var.iter().map(|&v| (1.0 / (v + epsilon).sqrt()) as f32).collect();
     let chans = Chan::all(&mean_f, &inv_std, &gamma_v, &beta_v);
-    let xv = vals(&xs);
     let y = match act {
         Act::Identity => normalise(dims, xv, &chans, |p| p),
         Act::Relu => normalise(dims, xv, &chans, |p| p.max(0.0)),
         Act::Leaky(k) => normalise(dims, xv, &chans, move |p| if p < 0.0 { p * k } else { p }),
     };
-    let y = tensor(y, shape.clone());
+    let y = match (cm, cm_out) {
+        (true, true) => cm_tensor(y, &shape),
+        (true, false) => tensor(
+            from_cm(&y, shape[0], shape[1], dims.inner / shape[0], None),
+            shape.clone(),
+        ),
+        (false, _) => tensor(y, shape.clone()),
+    };
     let state = || State {
         x: xs,
         mean: mean_f.clone(),
@@ -206,6 +265,7 @@ pub fn batch_norm_train(
         act,
         dims,
         shape,
+        cm,
     };
     let out = finish(BatchNormBackward, [&x, &gamma, &beta], state, y);
     (out, mean_f, var_f)

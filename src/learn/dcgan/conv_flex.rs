@@ -22,7 +22,8 @@
 //! image, a fraction of a pass over the patch matrix.
 
 use crate::learn::flex::{
-    AdTensor, channel_sums, dense, finish, matmul, par_build, plain, tensor, tracked, trans, vals,
+    AdTensor, channel_sums, cm_tensor, cm_vals, dense, finish, from_cm, matmul, matmul_add, par_build, plain, tensor,
+    to_cm, tracked, trans, vals,
 };
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
@@ -134,54 +135,95 @@ pub fn col2im(g: &Geometry, col: &[f32], init: Option<&[f32]>) -> Vec<f32> {
     })
 }
 
-/// `[n, c, p]` -> `[c, p, n]`.
-fn to_cm(v: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
-    par_build(v.len(), p * n, |ch, out| {
-        for i in 0..n {
-            let src = &v[(i * c + ch) * p..][..p];
-            for (q, &s) in src.iter().enumerate() {
-                out[q * n + i] = s;
-            }
-        }
-    })
-}
-
-/// Samples per task in [`from_cm`]: a cache line of each source run.
-const SAMPLE_BLOCK: usize = 16;
-
-/// `[c, p, n]` -> `[n, c, p]`, adding `bias[c]` when given.
-fn from_cm(v: &[f32], n: usize, c: usize, p: usize, bias: Option<&[f32]>) -> Vec<f32> {
-    let per_sample = c * p;
-    par_build(v.len(), SAMPLE_BLOCK * per_sample, |blk, out| {
-        let i0 = blk * SAMPLE_BLOCK;
-        let count = out.len() / per_sample.max(1);
-        for ch in 0..c {
-            let add = bias.map_or(0.0, |b| b[ch]);
-            for q in 0..p {
-                let src = &v[(ch * p + q) * n + i0..][..count];
-                for (k, &s) in src.iter().enumerate() {
-                    out[k * per_sample + ch * p + q] = s + add;
-                }
-            }
-        }
-    })
-}
-
 fn dims4(t: &FlexTensor) -> [usize; 4] {
     let s = t.layout().shape();
     [s[0], s[1], s[2], s[3]]
 }
 
+/// An activation `[n, c, p...]` as `[c, p..., n]` values: its own buffer when it is stored so
+/// (made by these ops or batch norm with `cm_out`), else a transposed copy.
+enum Cm {
+    View(FlexTensor),
+    Copy(Vec<f32>),
+}
+
+impl Cm {
+    fn of(t: FlexTensor) -> Cm {
+        if cm_vals(&t).is_some() {
+            return Cm::View(t);
+        }
+        let s = t.layout().shape();
+        let (n, c) = (s[0], s[1]);
+        let p = s.num_elements() / (n * c).max(1);
+        let t = dense(t);
+        Cm::Copy(to_cm(vals(&t), n, c, p))
+    }
+
+    fn vals(&self) -> &[f32] {
+        match self {
+            Cm::View(t) => cm_vals(t).expect("checked when made"),
+            Cm::Copy(v) => v,
+        }
+    }
+
+    /// Whether the activation came stored channel-major.
+    fn was_cm(&self) -> bool {
+        matches!(self, Cm::View(_))
+    }
+}
+
+/// `[c, p..., n]` values as a tensor of logical shape `shape` (`[n, c, p...]`): stored so
+/// when `cm`, else transposed into burn's layout.
+fn activation(v: Vec<f32>, shape: [usize; 4], cm: bool) -> FlexTensor {
+    if cm {
+        cm_tensor(v, &shape)
+    } else {
+        tensor(
+            from_cm(&v, shape[0], shape[1], shape[2] * shape[3], None),
+            shape.to_vec(),
+        )
+    }
+}
+
+/// Per-channel sums of a `[n, c, p...]` gradient (the bias gradient), in either layout.
+fn bias_grad(dy: &Cm, n: usize, c: usize, p: usize) -> FlexTensor {
+    // Channel-major: one row of n * p values per channel.
+    tensor(channel_sums(dy.vals(), 1, c, n * p), vec![c])
+}
+
 /// What a backward pass keeps: the patch matrix (conv) or the channel-major input
 /// (transposed conv) for the weight gradient, the weight for the input gradient.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct State {
     g: Geometry,
     /// Conv: output channels; transposed conv: input channels (the grid side's channels).
     grid_c: usize,
-    saved: Option<Vec<f32>>,
+    saved: Option<Cm>,
     weight: Option<FlexTensor>,
     w_shape: Vec<usize>,
+    /// The input came channel-major: its gradient is made so too.
+    x_cm: bool,
+}
+
+impl Clone for State {
+    fn clone(&self) -> Self {
+        let saved = self.saved.as_ref().map(|s| match s {
+            Cm::View(t) => Cm::View(t.clone()),
+            Cm::Copy(v) => Cm::Copy(v.clone()),
+        });
+        State {
+            saved,
+            weight: self.weight.clone(),
+            w_shape: self.w_shape.clone(),
+            ..*self
+        }
+    }
+}
+
+impl std::fmt::Debug for Cm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.was_cm() { "Cm::View" } else { "Cm::Copy" })
+    }
 }
 
 #[derive(Debug)]
@@ -194,28 +236,20 @@ impl Backward<Flex, 3> for ConvBackward {
         let [node_x, node_w, node_b] = ops.parents;
         let s = ops.state;
         let (g, co) = (s.g, s.grid_c);
-        let grid = g.oh * g.ow;
-        let dy = dense(grads.consume::<Flex>(&ops.node));
-        let dy = vals(&dy);
-        let dy_cp = to_cm(dy, g.n, co, grid);
+        let dy = Cm::of(grads.consume::<Flex>(&ops.node));
         if let Some(node) = node_w {
             let col = s.saved.as_ref().expect("patches kept for the weight gradient");
-            let dw = matmul(co, g.cols(), g.rows(), plain(&dy_cp), trans(col));
+            let dw = matmul(co, g.cols(), g.rows(), plain(dy.vals()), trans(col.vals()));
             grads.register::<Flex>(node.id, tensor(dw, s.w_shape.clone()));
         }
         if let Some(node) = node_x {
             let w = vals(s.weight.as_ref().expect("weight kept for the input gradient"));
-            let dcol = matmul(g.rows(), co, g.cols(), trans(w), plain(&dy_cp));
-            grads.register::<Flex>(
-                node.id,
-                tensor(
-                    from_cm(&col2im(&g, &dcol, None), g.n, g.c, g.h * g.w, None),
-                    vec![g.n, g.c, g.h, g.w],
-                ),
-            );
+            let dcol = matmul(g.rows(), co, g.cols(), trans(w), plain(dy.vals()));
+            let dx = col2im(&g, &dcol, None);
+            grads.register::<Flex>(node.id, activation(dx, [g.n, g.c, g.h, g.w], s.x_cm));
         }
         if let Some(node) = node_b {
-            grads.register::<Flex>(node.id, tensor(channel_sums(dy, g.n, co, grid), vec![co]));
+            grads.register::<Flex>(node.id, bias_grad(&dy, g.n, co, g.oh * g.ow));
         }
     }
 }
@@ -230,29 +264,33 @@ impl Backward<Flex, 3> for ConvTransposeBackward {
         let [node_x, node_w, node_b] = ops.parents;
         let s = ops.state;
         let (g, ci) = (s.g, s.grid_c);
-        let dy = dense(grads.consume::<Flex>(&ops.node));
-        let dy = vals(&dy);
-        let dcol = im2col(&g, &to_cm(dy, g.n, g.c, g.h * g.w));
+        let dy = Cm::of(grads.consume::<Flex>(&ops.node));
+        let dcol = im2col(&g, dy.vals());
         if let Some(node) = node_x {
             let w = vals(s.weight.as_ref().expect("weight kept for the input gradient"));
-            let dx_cp = matmul(ci, g.rows(), g.cols(), plain(w), plain(&dcol));
-            let dx = from_cm(&dx_cp, g.n, ci, g.oh * g.ow, None);
-            grads.register::<Flex>(node.id, tensor(dx, vec![g.n, ci, g.oh, g.ow]));
+            let dx = matmul(ci, g.rows(), g.cols(), plain(w), plain(&dcol));
+            grads.register::<Flex>(node.id, activation(dx, [g.n, ci, g.oh, g.ow], s.x_cm));
         }
         if let Some(node) = node_w {
             let x_cp = s.saved.as_ref().expect("input kept for the weight gradient");
-            let dw = matmul(ci, g.cols(), g.rows(), plain(x_cp), trans(&dcol));
+            let dw = matmul(ci, g.cols(), g.rows(), plain(x_cp.vals()), trans(&dcol));
             grads.register::<Flex>(node.id, tensor(dw, s.w_shape.clone()));
         }
         if let Some(node) = node_b {
-            grads.register::<Flex>(node.id, tensor(channel_sums(dy, g.n, g.c, g.h * g.w), vec![g.c]));
+            grads.register::<Flex>(node.id, bias_grad(&dy, g.n, g.c, g.h * g.w));
         }
     }
 }
 
+/// `[rows, cols]` values starting at `bias[row]`.
+fn rows_of(bias: &[f32], cols: usize) -> Vec<f32> {
+    par_build(bias.len() * cols, cols, |r, out| out.fill(bias[r]))
+}
+
 /// `conv2d(x [n, ci, h, w], weight [co, ci, k, k], bias [co])` with the given stride and
-/// padding (see [`supported`]).
-pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad: usize) -> AdTensor {
+/// padding (see [`supported`]). The output is stored channel-major when `cm_out` (for a next
+/// op that takes it so: these ops and batch norm), else in burn's layout.
+pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad: usize, cm_out: bool) -> AdTensor {
     let [n, ci, h, w] = dims4(&x.primitive);
     let [co, _, k, _] = dims4(&weight.primitive);
     let g = Geometry {
@@ -266,31 +304,36 @@ pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad:
         oh: (h + 2 * pad - k) / stride + 1,
         ow: (w + 2 * pad - k) / stride + 1,
     };
-    let (xt, wt, bt) = (
-        dense(x.primitive.clone()),
-        dense(weight.primitive.clone()),
-        dense(bias.primitive.clone()),
-    );
-    let col = im2col(&g, &to_cm(vals(&xt), n, ci, h * w));
-    let y_cp = matmul(co, g.rows(), g.cols(), plain(vals(&wt)), plain(&col));
-    let y = tensor(
-        from_cm(&y_cp, n, co, g.oh * g.ow, Some(vals(&bt))),
-        vec![n, co, g.oh, g.ow],
-    );
+    let (wt, bt) = (dense(weight.primitive.clone()), dense(bias.primitive.clone()));
+    let x_in = Cm::of(x.primitive.clone());
+    let col = im2col(&g, x_in.vals());
+    let mut y = rows_of(vals(&bt), g.cols());
+    matmul_add(&mut y, co, g.rows(), g.cols(), plain(vals(&wt)), plain(&col));
+    let y = activation(y, [n, co, g.oh, g.ow], cm_out);
     let (need_w, need_x) = (tracked(&weight), tracked(&x));
+    let x_cm = x_in.was_cm();
     let state = move || State {
         g,
         grid_c: co,
-        saved: need_w.then_some(col),
+        saved: need_w.then_some(Cm::Copy(col)),
         weight: need_x.then_some(wt),
         w_shape: vec![co, ci, k, k],
+        x_cm,
     };
     finish(ConvBackward, [&x, &weight, &bias], state, y)
 }
 
 /// `conv_transpose2d(x [n, ci, h, w], weight [ci, co, k, k], bias [co])` with the given
-/// stride and padding, no output padding (see [`supported`]).
-pub fn conv_transpose2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad: usize) -> AdTensor {
+/// stride and padding, no output padding (see [`supported`]); the output layout as in
+/// [`conv2d`].
+pub fn conv_transpose2d(
+    x: AdTensor,
+    weight: AdTensor,
+    bias: AdTensor,
+    stride: usize,
+    pad: usize,
+    cm_out: bool,
+) -> AdTensor {
     let [n, ci, h, w] = dims4(&x.primitive);
     let [_, co, k, _] = dims4(&weight.primitive);
     let g = Geometry {
@@ -304,22 +347,19 @@ pub fn conv_transpose2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: u
         oh: h,
         ow: w,
     };
-    let (xt, wt, bt) = (
-        dense(x.primitive.clone()),
-        dense(weight.primitive.clone()),
-        dense(bias.primitive.clone()),
-    );
-    let x_cp = to_cm(vals(&xt), n, ci, h * w);
-    let col = matmul(g.rows(), ci, g.cols(), trans(vals(&wt)), plain(&x_cp));
-    let y = from_cm(&col2im(&g, &col, Some(vals(&bt))), n, co, g.h * g.w, None);
-    let y = tensor(y, vec![n, co, g.h, g.w]);
+    let (wt, bt) = (dense(weight.primitive.clone()), dense(bias.primitive.clone()));
+    let x_cp = Cm::of(x.primitive.clone());
+    let col = matmul(g.rows(), ci, g.cols(), trans(vals(&wt)), plain(x_cp.vals()));
+    let y = activation(col2im(&g, &col, Some(vals(&bt))), [n, co, g.h, g.w], cm_out);
     let (need_w, need_x) = (tracked(&weight), tracked(&x));
+    let x_cm = x_cp.was_cm();
     let state = move || State {
         g,
         grid_c: ci,
         saved: need_w.then_some(x_cp),
         weight: need_x.then_some(wt),
         w_shape: vec![ci, co, k, k],
+        x_cm,
     };
     finish(ConvTransposeBackward, [&x, &weight, &bias], state, y)
 }

@@ -48,12 +48,22 @@ impl<B: Backend> Generator<B> {
     /// `z: [n, z]` -> images `[n, 1, 28, 28]` in `(0, 1)`.
     pub fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 4> {
         let n = z.dims()[0];
-        let h = norm_act(&self.bn1, linear(&self.fc1, z), Act::Relu);
-        let h = norm_act(&self.bn2, linear(&self.fc2, h), Act::Relu);
+        let h = norm_act(&self.bn1, linear(&self.fc1, z), Act::Relu, Next::Other);
+        let h = norm_act(&self.bn2, linear(&self.fc2, h), Act::Relu, Next::Other);
         let h = h.reshape([n, 256, 5, 5]);
-        let h = norm_act(&self.bn3, conv_transpose(&self.up1, h), Act::Relu);
-        let h = norm_act(&self.bn4, conv_transpose(&self.up2, h), Act::Relu);
-        sigmoid(conv_transpose(&self.up3, h))
+        let h = norm_act(
+            &self.bn3,
+            conv_transpose(&self.up1, h, Next::Fused),
+            Act::Relu,
+            Next::Fused,
+        );
+        let h = norm_act(
+            &self.bn4,
+            conv_transpose(&self.up2, h, Next::Fused),
+            Act::Relu,
+            Next::Fused,
+        );
+        sigmoid(conv_transpose(&self.up3, h, Next::Other))
     }
 }
 
@@ -96,11 +106,11 @@ impl<B: Backend> Discriminator<B> {
     /// Images `[n, 1, 28, 28]` -> probability of "real", `[n, 1]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let n = x.dims()[0];
-        let h = relu(conv(&self.c1, x));
-        let h = norm_act(&self.bn2, conv(&self.c2, h), Act::Relu);
-        let h = norm_act(&self.bn3, conv(&self.c3, h), Act::Relu);
+        let h = relu(conv(&self.c1, x, Next::Other));
+        let h = norm_act(&self.bn2, conv(&self.c2, h, Next::Fused), Act::Relu, Next::Fused);
+        let h = norm_act(&self.bn3, conv(&self.c3, h, Next::Fused), Act::Relu, Next::Other);
         let h = h.reshape([n, 6400]);
-        let h = norm_act(&self.bn4, linear(&self.fc1, h), Act::Leaky(0.2));
+        let h = norm_act(&self.bn4, linear(&self.fc1, h), Act::Leaky(0.2), Next::Other);
         sigmoid(linear(&self.fc2, h))
     }
 }
@@ -145,11 +155,22 @@ impl Act {
     }
 }
 
+/// Where a layer's output goes. The CPU backend's convolution and batch-norm ops work on
+/// activations stored channel-major with the sample innermost; between two of them
+/// (`Fused`) the output stays stored so, for anything else (`Other`) it is stored in burn's
+/// layout. Only speed depends on it: the values are the same either way, and burn's own
+/// ops read either layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    Fused,
+    Other,
+}
+
 /// `act(batch_norm(bn, x))`; on the CPU backend in training, one fused op (see `bn_flex`).
-pub fn norm_act<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>, act: Act) -> Tensor<B, D> {
+pub fn norm_act<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>, act: Act, next: Next) -> Tensor<B, D> {
     if B::ad_enabled(&x.device()) && D >= 2 {
         match crate::learn::cast::<B, crate::learn::CpuAutodiff, D>(x) {
-            Ok(x) => batch_norm_flex(bn, x, act),
+            Ok(x) => batch_norm_flex(bn, x, act, next),
             Err(x) => act.tensor(batch_norm(bn, x)),
         }
     } else {
@@ -169,7 +190,7 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
     }
     // On the CPU backend: one fused op (see `bn_flex`).
     let x = match crate::learn::cast::<B, crate::learn::CpuAutodiff, D>(x) {
-        Ok(x) => return batch_norm_flex(bn, x, Act::Identity),
+        Ok(x) => return batch_norm_flex(bn, x, Act::Identity, Next::Other),
         Err(x) => x,
     };
     let dims = x.dims();
@@ -203,6 +224,7 @@ fn batch_norm_flex<B: Backend, const D: usize>(
     bn: &BatchNorm<B>,
     x: Tensor<crate::learn::CpuAutodiff, D>,
     act: Act,
+    next: Next,
 ) -> Tensor<B, D> {
     let device = bn.gamma.val().device();
     let (y, mean, var) = super::bn_flex::batch_norm_train(
@@ -211,6 +233,7 @@ fn batch_norm_flex<B: Backend, const D: usize>(
         param(&bn.beta.val()),
         bn.epsilon,
         act,
+        next == Next::Fused,
     );
     update_running_stats(
         bn,
@@ -235,8 +258,9 @@ pub fn linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
     }
 }
 
-/// `layer.forward(x)`; in training on the CPU backend, one batch-wide op (see `conv_flex`).
-pub fn conv<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+/// `layer.forward(x)`; in training on the CPU backend, one batch-wide op (see `conv_flex`)
+/// whose output layout suits `next`.
+pub fn conv<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>, next: Next) -> Tensor<B, 4> {
     let pad = match layer.padding {
         PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [top, left],
         PaddingConfig2d::Valid => [0, 0],
@@ -252,13 +276,21 @@ pub fn conv<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
         return layer.forward(x);
     }
     match flex_args(x, &layer.weight.val(), &bias.val()) {
-        Ok((x, w, b)) => from_flex(super::conv_flex::conv2d(x, w, b, layer.stride[0], pad[0])),
+        Ok((x, w, b)) => from_flex(super::conv_flex::conv2d(
+            x,
+            w,
+            b,
+            layer.stride[0],
+            pad[0],
+            next == Next::Fused,
+        )),
         Err(x) => layer.forward(x),
     }
 }
 
-/// `layer.forward(x)`; in training on the CPU backend, one batch-wide op (see `conv_flex`).
-pub fn conv_transpose<B: Backend>(layer: &ConvTranspose2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+/// `layer.forward(x)`; in training on the CPU backend, one batch-wide op (see `conv_flex`)
+/// whose output layout suits `next`.
+pub fn conv_transpose<B: Backend>(layer: &ConvTranspose2d<B>, x: Tensor<B, 4>, next: Next) -> Tensor<B, 4> {
     let Some(bias) = &layer.bias else {
         return layer.forward(x);
     };
@@ -284,6 +316,7 @@ pub fn conv_transpose<B: Backend>(layer: &ConvTranspose2d<B>, x: Tensor<B, 4>) -
             b,
             layer.stride[0],
             layer.padding[0],
+            next == Next::Fused,
         )),
         Err(x) => layer.forward(x),
     }
