@@ -30,6 +30,11 @@ pub(crate) fn par_build<F: Fn(usize, &mut [f32]) + Sync + Send>(len: usize, chun
     unsafe { Vec::from_raw_parts(out.as_mut_ptr() as *mut f32, out.len(), out.capacity()) }
 }
 
+/// `f(chunk index, chunk)` over the values of `v` cut into `chunk`-long pieces, in parallel.
+pub(crate) fn par_update(v: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    par_chunks(v, chunk.max(1), f);
+}
+
 /// `f(chunk index, chunk)` over `out` cut into `chunk`-long pieces, in parallel (rayon) on
 /// native, in turn on wasm.
 #[cfg(not(target_arch = "wasm32"))]

@@ -313,7 +313,7 @@ fn the_dcgan_layers_equal_burns() {
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
     use burn::tensor::backend::Backend;
-    use shoal::learn::dcgan::model::{Next, conv, conv_transpose, linear};
+    use shoal::learn::dcgan::model::{Act, Next, conv, conv_transpose, linear};
     type B = CpuAutodiff;
     type Layer<'a> = &'a dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>;
     fn values<BB: Backend, const D: usize>(t: Tensor<BB, D>) -> Vec<f32> {
@@ -376,9 +376,15 @@ fn the_dcgan_layers_equal_burns() {
         let x = rand([3, ci, side, side]);
         let x = if k == 0 { x } else { x.require_grad() };
         let (w, b) = (l.weight.val(), l.bias.as_ref().unwrap().val());
-        // Odd layers leave their output stored for a next fused op: the same values.
+        // Odd layers leave their output stored for a next fused op (the same values); two
+        // apply a ReLU.
         let next = if k % 2 == 1 { Next::Fused } else { Next::Other };
-        compare(format!("conv {k}"), x, &|x| conv(&l, x, next), &|x| l.forward(x), w, b);
+        let act = if k == 0 || k == 3 { Act::Relu } else { Act::Identity };
+        let reference = |x: Tensor<B, 4>| match act {
+            Act::Relu => burn::tensor::activation::relu(l.forward(x)),
+            _ => l.forward(x),
+        };
+        compare(format!("conv {k}"), x, &|x| conv(&l, x, act, next), &reference, w, b);
     }
     let ups = [
         (256, 128, 3, 1, 0, 5),

@@ -21,9 +21,10 @@
 //! strided pixels; converting from and to burn's `[n, c, h, w]` costs one pass over the
 //! image, a fraction of a pass over the patch matrix.
 
+use super::model::Act;
 use crate::learn::flex::{
-    AdTensor, channel_sums, cm_tensor, cm_vals, dense, finish, from_cm, matmul, matmul_add, par_build, plain, tensor,
-    to_cm, tracked, trans, vals,
+    AdTensor, channel_sums, cm_tensor, cm_vals, dense, finish, from_cm, matmul, matmul_add, par_build, par_update,
+    plain, tensor, to_cm, tracked, trans, vals,
 };
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
@@ -203,6 +204,10 @@ struct State {
     w_shape: Vec<usize>,
     /// The input came channel-major: its gradient is made so too.
     x_cm: bool,
+    /// The activation applied to the output, and the output (for its derivative) when it
+    /// is not the identity.
+    act: Act,
+    out: Option<FlexTensor>,
 }
 
 impl Clone for State {
@@ -215,6 +220,7 @@ impl Clone for State {
             saved,
             weight: self.weight.clone(),
             w_shape: self.w_shape.clone(),
+            out: self.out.clone(),
             ..*self
         }
     }
@@ -237,6 +243,21 @@ impl Backward<Flex, 3> for ConvBackward {
         let s = ops.state;
         let (g, co) = (s.g, s.grid_c);
         let dy = Cm::of(grads.consume::<Flex>(&ops.node));
+        // Through the activation: dy times its derivative, read off the output (which has
+        // the sign of the activation's input).
+        let dy = match (&s.out, s.act) {
+            (Some(y), act) if act != Act::Identity => {
+                let y = Cm::of(y.clone());
+                let (dv, yv) = (dy.vals(), y.vals());
+                Cm::Copy(par_build(dv.len(), CHUNK, |k, out| {
+                    let at = k * CHUNK;
+                    for ((o, &d), &y) in out.iter_mut().zip(&dv[at..]).zip(&yv[at..]) {
+                        *o = d * act.slope(y);
+                    }
+                }))
+            }
+            _ => dy,
+        };
         if let Some(node) = node_w {
             let col = s.saved.as_ref().expect("patches kept for the weight gradient");
             let dw = matmul(co, g.cols(), g.rows(), plain(dy.vals()), trans(col.vals()));
@@ -287,10 +308,21 @@ fn rows_of(bias: &[f32], cols: usize) -> Vec<f32> {
     par_build(bias.len() * cols, cols, |r, out| out.fill(bias[r]))
 }
 
-/// `conv2d(x [n, ci, h, w], weight [co, ci, k, k], bias [co])` with the given stride and
+/// Values per task in element-wise passes.
+const CHUNK: usize = 1 << 14;
+
+/// `act(conv2d(x [n, ci, h, w], weight [co, ci, k, k], bias [co]))` with the given stride and
 /// padding (see [`supported`]). The output is stored channel-major when `cm_out` (for a next
 /// op that takes it so: these ops and batch norm), else in burn's layout.
-pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad: usize, cm_out: bool) -> AdTensor {
+pub fn conv2d(
+    x: AdTensor,
+    weight: AdTensor,
+    bias: AdTensor,
+    stride: usize,
+    pad: usize,
+    act: Act,
+    cm_out: bool,
+) -> AdTensor {
     let [n, ci, h, w] = dims4(&x.primitive);
     let [co, _, k, _] = dims4(&weight.primitive);
     let g = Geometry {
@@ -309,9 +341,15 @@ pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad:
     let col = im2col(&g, x_in.vals());
     let mut y = rows_of(vals(&bt), g.cols());
     matmul_add(&mut y, co, g.rows(), g.cols(), plain(vals(&wt)), plain(&col));
+    if act != Act::Identity {
+        par_update(&mut y, CHUNK, |_, piece| {
+            piece.iter_mut().for_each(|v| *v = act.apply(*v))
+        });
+    }
     let y = activation(y, [n, co, g.oh, g.ow], cm_out);
     let (need_w, need_x) = (tracked(&weight), tracked(&x));
     let x_cm = x_in.was_cm();
+    let out = (act != Act::Identity).then(|| y.clone());
     let state = move || State {
         g,
         grid_c: co,
@@ -319,6 +357,8 @@ pub fn conv2d(x: AdTensor, weight: AdTensor, bias: AdTensor, stride: usize, pad:
         weight: need_x.then_some(wt),
         w_shape: vec![co, ci, k, k],
         x_cm,
+        act,
+        out,
     };
     finish(ConvBackward, [&x, &weight, &bias], state, y)
 }
@@ -360,6 +400,8 @@ pub fn conv_transpose2d(
         weight: need_x.then_some(wt),
         w_shape: vec![ci, co, k, k],
         x_cm,
+        act: Act::Identity,
+        out: None,
     };
     finish(ConvTransposeBackward, [&x, &weight, &bias], state, y)
 }

@@ -106,9 +106,19 @@ impl<B: Backend> Discriminator<B> {
     /// Images `[n, 1, 28, 28]` -> probability of "real", `[n, 1]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let n = x.dims()[0];
-        let h = relu(conv(&self.c1, x, Next::Other));
-        let h = norm_act(&self.bn2, conv(&self.c2, h, Next::Fused), Act::Relu, Next::Fused);
-        let h = norm_act(&self.bn3, conv(&self.c3, h, Next::Fused), Act::Relu, Next::Other);
+        let h = conv(&self.c1, x, Act::Relu, Next::Fused);
+        let h = norm_act(
+            &self.bn2,
+            conv(&self.c2, h, Act::Identity, Next::Fused),
+            Act::Relu,
+            Next::Fused,
+        );
+        let h = norm_act(
+            &self.bn3,
+            conv(&self.c3, h, Act::Identity, Next::Fused),
+            Act::Relu,
+            Next::Other,
+        );
         let h = h.reshape([n, 6400]);
         let h = norm_act(&self.bn4, linear(&self.fc1, h), Act::Leaky(0.2), Next::Other);
         sigmoid(linear(&self.fc2, h))
@@ -258,22 +268,23 @@ pub fn linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
     }
 }
 
-/// `layer.forward(x)`; in training on the CPU backend, one batch-wide op (see `conv_flex`)
-/// whose output layout suits `next`.
-pub fn conv<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>, next: Next) -> Tensor<B, 4> {
+/// `act(layer.forward(x))`; in training on the CPU backend, one batch-wide op (see
+/// `conv_flex`) whose output layout suits `next`.
+pub fn conv<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>, act: Act, next: Next) -> Tensor<B, 4> {
+    let plain = |x: Tensor<B, 4>| act.tensor(layer.forward(x));
     let pad = match layer.padding {
         PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [top, left],
         PaddingConfig2d::Valid => [0, 0],
-        _ => return layer.forward(x),
+        _ => return plain(x),
     };
     let Some(bias) = &layer.bias else {
-        return layer.forward(x);
+        return plain(x);
     };
     let [_, _, h, w] = x.dims();
     let k = layer.kernel_size[0];
     let fits = h + 2 * pad[0] >= k && w + 2 * pad[0] >= k;
     if !fits || !super::conv_flex::supported(layer.kernel_size, layer.stride, pad, layer.dilation, layer.groups) {
-        return layer.forward(x);
+        return plain(x);
     }
     match flex_args(x, &layer.weight.val(), &bias.val()) {
         Ok((x, w, b)) => from_flex(super::conv_flex::conv2d(
@@ -282,9 +293,10 @@ pub fn conv<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>, next: Next) -> Tenso
             b,
             layer.stride[0],
             pad[0],
+            act,
             next == Next::Fused,
         )),
-        Err(x) => layer.forward(x),
+        Err(x) => plain(x),
     }
 }
 
