@@ -135,6 +135,8 @@ struct State {
     shape: Vec<usize>,
     /// `x` is stored channel-major (`dims` are its loop dims); its gradient is made so too.
     cm: bool,
+    /// `x` itself came channel-major (else it came in burn's layout, and so goes its gradient).
+    x_cm: bool,
 }
 
 #[derive(Debug)]
@@ -165,10 +167,11 @@ impl Backward<Flex, 3> for BatchNormBackward {
             Act::Leaky(k) => grads_with(&s, x, g, node_x.is_some(), move |p| if p < 0.0 { k } else { 1.0 }),
         };
         if let (Some(node), Some(dx)) = (node_x, dx) {
-            let dx = if s.cm {
-                cm_tensor(dx, &s.shape)
-            } else {
-                tensor(dx, s.shape.clone())
+            let (n, c) = (s.shape[0], s.shape[1]);
+            let dx = match (s.x_cm, s.cm) {
+                (true, _) => cm_tensor(dx, &s.shape),
+                (false, true) => tensor(from_cm(&dx, n, c, d.inner / n, None), s.shape.clone()),
+                (false, false) => tensor(dx, s.shape.clone()),
             };
             grads.register::<Flex>(node.id, dx);
         }
@@ -214,10 +217,16 @@ pub fn batch_norm_train(
     cm_out: bool,
 ) -> (AdTensor, Vec<f32>, Vec<f32>) {
     let shape: Vec<usize> = x.primitive.layout().shape().iter().copied().collect();
-    let cm = cm_vals(&x.primitive).is_some();
+    let x_cm = cm_vals(&x.primitive).is_some();
+    // `[n, c]` activations (one value per sample and channel) are computed channel-major too:
+    // one run of n values per channel for the SIMD loops, for a transposed copy in and out.
+    let cm = x_cm || shape[2..].iter().product::<usize>() == 1;
     let dims = loop_dims(&shape, cm);
-    let xs = if cm {
+    let xs = if x_cm {
         x.primitive.clone()
+    } else if cm {
+        let d = dense(x.primitive.clone());
+        cm_tensor(to_cm(vals(&d), shape[0], shape[1], 1), &shape)
     } else {
         dense(x.primitive.clone())
     };
@@ -266,6 +275,7 @@ pub fn batch_norm_train(
         dims,
         shape,
         cm,
+        x_cm,
     };
     let out = finish(BatchNormBackward, [&x, &gamma, &beta], state, y);
     (out, mean_f, var_f)
