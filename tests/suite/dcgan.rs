@@ -613,3 +613,60 @@ fn the_dcgan_models_equal_burns_layers() {
         );
     }
 }
+
+/// The DCGAN's fused SGD (one pass per parameter on the CPU backend) computes what burn's SGD
+/// with the seed's momentum computes, step after step (the first step has no velocity yet),
+/// on the CPU backend and through burn's tensor ops on another.
+#[test]
+fn the_fused_sgd_equals_burns_sgd() {
+    use burn::nn::{Linear, LinearConfig};
+    use burn::optim::adaptor::OptimizerAdaptor;
+    use burn::tensor::backend::AutodiffBackend;
+    use shoal::learn::dcgan::sgd::FusedSgd;
+    type Generic = burn::backend::Autodiff<Cpu, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>;
+    fn run<B: AutodiffBackend>(fused: bool) -> Vec<Vec<f32>> {
+        let dev = Default::default();
+        let mut r = shoal::learn::rng::Rng64::new(9);
+        let mut lin: Linear<B> = LinearConfig::new(7, 5).init(&dev);
+        let w: Vec<f32> = (0..35).map(|_| r.uniform(-1.0, 1.0)).collect();
+        lin.weight = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(w, [7, 5]), &dev));
+        let b: Vec<f32> = (0..5).map(|_| r.uniform(-1.0, 1.0)).collect();
+        lin.bias = Some(burn::module::Param::from_tensor(Tensor::from_data(
+            TensorData::new(b, [5]),
+            &dev,
+        )));
+        let x: Vec<f32> = (0..4 * 7).map(|_| r.uniform(-1.0, 1.0)).collect();
+        let x = Tensor::<B, 2>::from_data(TensorData::new(x, [4, 7]), &dev);
+        let mut burns = SgdConfig::new()
+            .with_momentum(Some(shoal::learn::basics::seed_momentum()))
+            .init::<B, Linear<B>>();
+        let mut ours: OptimizerAdaptor<FusedSgd, Linear<B>, B> =
+            OptimizerAdaptor::from(FusedSgd::new(&shoal::learn::basics::seed_momentum()));
+        let mut out = Vec::new();
+        for step in 0..4 {
+            let loss = (lin.forward(x.clone()) * (step as f32 + 1.0)).powf_scalar(2.0).sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &lin);
+            lin = if fused {
+                ours.step(0.05, lin, grads)
+            } else {
+                burns.step(0.05, lin, grads)
+            };
+            out.push(lin.weight.val().into_data().to_vec::<f32>().unwrap());
+            out.push(lin.bias.as_ref().unwrap().val().into_data().to_vec::<f32>().unwrap());
+        }
+        out
+    }
+    for (a, b) in [
+        (run::<CpuAutodiff>(true), run::<CpuAutodiff>(false)),
+        (run::<Generic>(true), run::<Generic>(false)),
+    ] {
+        assert_eq!(a.len(), b.len());
+        for (k, (x, y)) in a.iter().zip(&b).enumerate() {
+            for (p, q) in x.iter().zip(y) {
+                assert!((p - q).abs() <= 1e-6 * (1.0 + q.abs()), "tensor {k}: {p} vs {q}");
+            }
+        }
+        // The weights moved: the comparison is not vacuous.
+        assert!(a[0].iter().zip(&a[6]).any(|(p, q)| (p - q).abs() > 1e-3));
+    }
+}

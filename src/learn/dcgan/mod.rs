@@ -12,12 +12,13 @@ pub mod conv_flex;
 pub mod ema;
 pub mod linear_flex;
 pub mod model;
+pub mod sgd;
 
 use crate::learn::data::{Digits, PIXELS, SIDE, batch_tensors};
 use crate::learn::rng::Rng64;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use model::{Discriminator, Generator, bce};
@@ -77,7 +78,7 @@ impl DcganConfig {
     }
 }
 
-type SgdAdaptor<B, M> = OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, M, B>;
+type SgdAdaptor<B, M> = OptimizerAdaptor<sgd::FusedSgd, M, B>;
 type AdamAdaptor<B, M> = OptimizerAdaptor<Adam, M, B>;
 
 enum Opt<B: AutodiffBackend, M: AutodiffModule<B>> {
@@ -88,11 +89,9 @@ enum Opt<B: AutodiffBackend, M: AutodiffModule<B>> {
 impl<B: AutodiffBackend, M: AutodiffModule<B>> Opt<B, M> {
     fn new(kind: OptimizerKind) -> Self {
         match kind {
-            OptimizerKind::Sgd => Opt::Sgd(
-                SgdConfig::new()
-                    .with_momentum(Some(crate::learn::basics::seed_momentum()))
-                    .init(),
-            ),
+            OptimizerKind::Sgd => Opt::Sgd(OptimizerAdaptor::from(sgd::FusedSgd::new(
+                &crate::learn::basics::seed_momentum(),
+            ))),
             OptimizerKind::Adam => Opt::Adam(
                 AdamConfig::new()
                     .with_beta_1(0.5)
