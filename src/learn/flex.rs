@@ -1,6 +1,8 @@
 //! Helpers shared by the fused ops on burn's Flex backend (Path-SGD's `fused`, the DCGAN's
-//! `bn_flex` and `conv_flex`): raw `f32` buffers in and out of Flex tensors, chunked parallel
-//! loops, per-channel sums, and the autodiff bookkeeping of a three-input op.
+//! `bn_flex`, `conv_flex`, `linear_flex` and `sgd`): raw `f32` buffers in and out of Flex
+//! tensors, buffers built in parallel pieces, per-channel sums in SIMD lanes, matrix products
+//! (`gemm`), the channel-major activation layout (`[c, h, w, n]`) and the autodiff
+//! bookkeeping of a three-input op.
 
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::ops::{Backward, OpsKind};
