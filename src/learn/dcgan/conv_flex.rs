@@ -143,6 +143,7 @@ fn dims4(t: &FlexTensor) -> [usize; 4] {
 
 /// An activation `[n, c, p...]` as `[c, p..., n]` values: its own buffer when it is stored so
 /// (made by these ops or batch norm with `cm_out`), else a transposed copy.
+#[derive(Clone, Debug)]
 enum Cm {
     View(FlexTensor),
     Copy(Vec<f32>),
@@ -194,7 +195,7 @@ fn bias_grad(dy: &Cm, n: usize, c: usize, p: usize) -> FlexTensor {
 
 /// What a backward pass keeps: the patch matrix (conv) or the channel-major input
 /// (transposed conv) for the weight gradient, the weight for the input gradient.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct State {
     g: Geometry,
     /// Conv: output channels; transposed conv: input channels (the grid side's channels).
@@ -208,28 +209,6 @@ struct State {
     /// is not the identity.
     act: Act,
     out: Option<FlexTensor>,
-}
-
-impl Clone for State {
-    fn clone(&self) -> Self {
-        let saved = self.saved.as_ref().map(|s| match s {
-            Cm::View(t) => Cm::View(t.clone()),
-            Cm::Copy(v) => Cm::Copy(v.clone()),
-        });
-        State {
-            saved,
-            weight: self.weight.clone(),
-            w_shape: self.w_shape.clone(),
-            out: self.out.clone(),
-            ..*self
-        }
-    }
-}
-
-impl std::fmt::Debug for Cm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.was_cm() { "Cm::View" } else { "Cm::Copy" })
-    }
 }
 
 #[derive(Debug)]
