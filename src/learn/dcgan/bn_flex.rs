@@ -161,6 +161,8 @@ impl Backward<Flex, 3> for BatchNormBackward {
             (false, _) => dense(g),
         };
         let (g, x) = (layout_vals(&g, s.cm), layout_vals(&s.x, s.cm));
+        // One instantiation per activation (its derivative as in `Act::slope`), so the
+        // loops carry no match.
         let (d_beta, d_gamma, dx) = match s.act {
             Act::Identity => grads_with(&s, x, g, node_x.is_some(), |_| 1.0),
             Act::Relu => grads_with(&s, x, g, node_x.is_some(), |p| if p > 0.0 { 1.0 } else { 0.0 }),
@@ -252,6 +254,7 @@ pub fn batch_norm_train(
     let var_f: Vec<f32> = var.iter().map(|&v| v as f32).collect();
     let inv_std: Vec<f32> = var.iter().map(|&v| (1.0 / (v + epsilon).sqrt()) as f32).collect();
     let chans = Chan::all(&mean_f, &inv_std, &gamma_v, &beta_v);
+    // One instantiation per activation (as in `Act::apply`): no match inside the loop.
     let y = match act {
         Act::Identity => normalise(dims, xv, &chans, |p| p),
         Act::Relu => normalise(dims, xv, &chans, |p| p.max(0.0)),
