@@ -12,6 +12,9 @@ use burn_flex::{Flex, FlexTensor};
 /// A float tensor of the CPU autodiff backend.
 pub(crate) type AdTensor = burn::tensor::ops::FloatTensor<burn::backend::Autodiff<Flex>>;
 
+/// Values per task in element-wise passes over whole buffers.
+pub(crate) const CHUNK: usize = 1 << 14;
+
 /// A new buffer of `len` values built in `chunk`-long pieces in parallel: `f(chunk index,
 /// chunk)` gets its piece zero-filled. The zeros are written by the task itself, while its
 /// piece is in cache, not by the allocator in one pass over the whole buffer beforehand.

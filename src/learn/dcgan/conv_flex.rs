@@ -23,8 +23,8 @@
 
 use super::model::Act;
 use crate::learn::flex::{
-    AdTensor, channel_sums, cm_tensor, cm_vals, dense, finish, from_cm, matmul, matmul_add, par_build, par_update,
-    plain, tensor, to_cm, tracked, trans, vals,
+    AdTensor, CHUNK, channel_sums, cm_tensor, cm_vals, dense, finish, from_cm, matmul, matmul_add, par_build,
+    par_update, plain, tensor, to_cm, tracked, trans, vals,
 };
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
@@ -286,9 +286,6 @@ impl Backward<Flex, 3> for ConvTransposeBackward {
 fn rows_of(bias: &[f32], cols: usize) -> Vec<f32> {
     par_build(bias.len() * cols, cols, |r, out| out.fill(bias[r]))
 }
-
-/// Values per task in element-wise passes.
-const CHUNK: usize = 1 << 14;
 
 /// `act(conv2d(x [n, ci, h, w], weight [co, ci, k, k], bias [co]))` with the given stride and
 /// padding (see [`supported`]). The output is stored channel-major when `cm_out` (for a next

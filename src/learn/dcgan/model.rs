@@ -193,16 +193,12 @@ pub fn norm_act<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>, 
 /// the whole activation twice per layer (once for the mean, once for the variance); without
 /// them a CPU iteration takes about a quarter less time. Here the per-channel statistics reduce the contiguous
 /// `[n, c, h*w]` view along its last axis, then over the batch; the normalisation is one
-/// scale and one shift per channel. Eval mode (`valid()`) is burn's own.
-pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+/// scale and one shift per channel. Eval mode (`valid()`) is burn's own. The CPU backend
+/// takes the fused op of [`norm_act`] instead.
+fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>) -> Tensor<B, D> {
     if !B::ad_enabled(&x.device()) || D < 2 {
         return bn.forward(x);
     }
-    // On the CPU backend: one fused op (see `bn_flex`).
-    let x = match crate::learn::cast::<B, crate::learn::CpuAutodiff, D>(x) {
-        Ok(x) => return batch_norm_flex(bn, x, Act::Identity, Next::Other),
-        Err(x) => x,
-    };
     let dims = x.dims();
     let (n, c) = (dims[0], dims[1]);
     let rest: usize = dims[2..].iter().product();

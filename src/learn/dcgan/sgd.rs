@@ -4,7 +4,7 @@
 //! weight and velocity, where burn's makes seven single-threaded passes.
 
 use crate::learn::Cpu;
-use crate::learn::flex::{dense, par_build, tensor, vals};
+use crate::learn::flex::{CHUNK, dense, par_build, tensor, vals};
 use burn::optim::SimpleOptimizer;
 use burn::optim::momentum::MomentumConfig;
 use burn::record::Record;
@@ -41,9 +41,6 @@ pub struct FusedSgdState<B: Backend, const D: usize> {
 pub struct Velocity<B: Backend, const D: usize> {
     pub velocity: Tensor<B, D>,
 }
-
-/// Values per task.
-const CHUNK: usize = 1 << 14;
 
 impl FusedSgd {
     /// The step with burn tensor ops, for any backend (burn's own order of operations).
