@@ -5,6 +5,11 @@
 //! contiguous runs (one per row of the 3 x 3 block around its cell). Fish
 //! outside the field are clamped into the border cells: clamping keeps cells
 //! of fish closer than `vision` at most one apart, so no neighbour is missed.
+//!
+//! Cells are a hair wider than `vision` ([`cell_size`]): a fish's cell index is
+//! computed in f32 (`p * (1 / cell)`) and the distance test is f32 too, each a few
+//! units in the last place off, so with cells exactly `vision` wide two fish the
+//! distance test accepts could land two cells apart and be missed.
 
 use super::params::BoidParams;
 use super::rules::NeighbourSums;
@@ -33,6 +38,19 @@ pub struct Grid {
     cell_of: Vec<u32>,
     raw: Vec<(Vec2, Vec2)>,
     packed: Vec<[f32; 4]>,
+}
+
+/// The grid's cell side for `params`: `vision` plus a margin for the rounding of the f32
+/// cell index and distance test. An index `q = p / cell` is computed with a relative error of
+/// about 3 units of 2^-24, i.e. an absolute error growing with `q` (at most the field's span in
+/// cells, plus the clamp); the distance test accepts pairs up to ~4 units of 2^-24 beyond
+/// `vision`. Widening the cell by `16 * f32::EPSILON * (span + 2)` (several times that sum)
+/// keeps any accepted pair at most one cell apart. The margin is tiny: 0.2 % for a field 1,000
+/// cells wide.
+pub fn cell_size(params: &BoidParams) -> f32 {
+    let vision = params.vision.max(f32::MIN_POSITIVE);
+    let span = (params.width.abs().max(params.height.abs()) / vision).min(1e6);
+    vision * (1.0 + 16.0 * f32::EPSILON * (span + 2.0))
 }
 
 impl Grid {
@@ -70,7 +88,7 @@ impl Grid {
 
     /// Rebuilds the snapshot from `(position, velocity)` pairs; fish `i` is the i-th pair.
     pub fn rebuild_from(&mut self, fish: impl Iterator<Item = (Vec2, Vec2)>, params: &BoidParams) {
-        let cell = params.vision.max(f32::MIN_POSITIVE);
+        let cell = cell_size(params);
         self.inv_cell = 1.0 / cell;
         self.nx = ((params.width / cell).ceil() as u32).max(1);
         self.ny = ((params.height / cell).ceil() as u32).max(1);

@@ -199,6 +199,80 @@ fn grid_equals_brute_force_on_random_scenes() {
     }
 }
 
+/// `x` moved by `k` representable f32 steps (up for k > 0).
+fn ulps(mut x: f32, k: i32) -> f32 {
+    for _ in 0..k.unsigned_abs() {
+        x = if k > 0 { x.next_up() } else { x.next_down() };
+    }
+    x
+}
+
+#[test]
+fn grid_finds_neighbours_across_cell_edges_for_any_vision() {
+    // Fish sitting on cell edges (multiples of vision, a few ulps either side) with partners just
+    // under `vision` away, over many random float visions: the grid must find exactly the pairs
+    // the distance test accepts. First the case a review found: with cells exactly `vision`
+    // wide, these two fish (closer than vision) got f32 cell indices 1 and 3.
+    let mut rng = StdRng::seed_from_u64(20151207);
+    let mut grid = Grid::new();
+    let mut scenes = vec![(
+        102.893_257_14_f32,
+        2000.0,
+        vec![Vec2::new(205.786_5, 50.0), Vec2::new(308.679_75, 50.0)],
+    )];
+    for _ in 0..400 {
+        // Large visions, and small ones (thousands of cells across, large f32 cell indices; the
+        // field then is a strip a few cells high, to keep the grid small).
+        let (vision, height): (f32, f32) = if rng.random_bool(0.5) {
+            (rng.random_range(1.0..300.0), 2000.0)
+        } else {
+            let v = rng.random_range(0.5..3.0);
+            (v, 4.0 * v)
+        };
+        let mut pos = Vec::new();
+        for _ in 0..24 {
+            let on_edge = |rng: &mut StdRng, side: f32| {
+                let k = rng.random_range(0..=(side / vision) as u32) as f32;
+                ulps(k * vision, rng.random_range(-4..=4))
+            };
+            let (x, y) = (on_edge(&mut rng, 2000.0), on_edge(&mut rng, height));
+            pos.push(Vec2::new(x, y));
+            // A partner just under (or just over) `vision` away, along an axis.
+            let gap = ulps(vision, rng.random_range(-3..=2));
+            pos.push(if rng.random_bool(0.5) {
+                Vec2::new(x + gap, y)
+            } else {
+                Vec2::new(x, y + gap)
+            });
+        }
+        scenes.push((vision, height, pos));
+    }
+    let mut pairs_near_vision = 0;
+    for (k, (vision, height, pos)) in scenes.iter().enumerate() {
+        let params = BoidParams {
+            width: 2000.0,
+            height: *height,
+            vision: *vision,
+            avoid: vision * 0.5,
+            ..p()
+        };
+        let vel = vec![Vec2::ZERO; pos.len()];
+        grid.rebuild(pos, &vel, &params);
+        for i in 0..pos.len() {
+            let expected: Vec<usize> = (0..pos.len())
+                .filter(|&j| j != i && (pos[j] - pos[i]).length_squared() < vision * vision)
+                .collect();
+            pairs_near_vision += expected.len();
+            assert_eq!(grid.neighbours(i, &params), expected, "scene {k} (vision {vision}) fish {i}");
+            let brute = brute_force_sums(i, pos, &vel, &params);
+            assert_eq!(grid.sums(i, &params).count, brute.count, "scene {k} fish {i}: kernel");
+            assert_eq!(grid.sums_portable(i, &params).count, brute.count, "scene {k} fish {i}");
+        }
+    }
+    assert!(pairs_near_vision > 4000, "the scenes hold many edge pairs ({pairs_near_vision})");
+    assert_eq!(scenes[0].2.len(), 2);
+}
+
 #[test]
 fn same_seed_same_trajectories_and_different_seed_differs() {
     let params = p();
