@@ -12,7 +12,7 @@ pub mod school;
 pub mod plugin;
 
 pub use grid::Grid;
-pub use params::{BoidParams, ParamError, PresetError, SpawnMode};
+pub use params::{BoidParams, MAX_FISH, ParamError, PresetError, SpawnMode};
 pub use school::School;
 #[cfg(feature = "app")]
 pub mod bench;

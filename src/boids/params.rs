@@ -3,6 +3,11 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Most fish a school may have, wherever it is asked for: `--fish`, the panel's count, its
+/// "Add fish" button, clicks in the tank, the browser's `?fish=`. Beyond it a step takes
+/// seconds even on a GPU machine's CPU, and the school swims in slow motion.
+pub const MAX_FISH: usize = 2_000_000;
+
 /// How new fish get their initial velocity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]

@@ -1,7 +1,7 @@
 //! The fish-tank control panel (egui): run/stop, fish count, rule sliders, reset, presets.
 
 use crate::boids::plugin::{Fish, SchoolControl};
-use crate::boids::{BoidParams, SpawnMode};
+use crate::boids::{BoidParams, MAX_FISH, SpawnMode};
 use crate::scene::tank::{ResetSchool, TankSettings};
 use crate::scene::watch::Watched;
 use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
@@ -67,7 +67,10 @@ fn tank_panel(
                 if ui.button(label).clicked() {
                     control.running = !control.running;
                 }
-                if ui.button("Add fish").clicked() {
+                if ui
+                    .add_enabled(settings.fish < MAX_FISH, egui::Button::new("Add fish"))
+                    .clicked()
+                {
                     settings.fish += 1;
                 }
                 let fps = diagnostics
@@ -81,7 +84,10 @@ fn tank_panel(
             });
             ui.horizontal(|ui| {
                 ui.label("Fish");
-                ui.add(egui::DragValue::new(&mut settings.fish).range(0..=200_000).speed(10));
+                ui.add(egui::DragValue::new(&mut settings.fish).range(0..=MAX_FISH).speed(10));
+                if settings.fish >= MAX_FISH {
+                    ui.weak(format!("(the most: {MAX_FISH})"));
+                }
                 ui.label("Steps/s");
                 let mut hz = fixed.timestep().as_secs_f64().recip();
                 if ui

@@ -140,7 +140,7 @@ fn match_fish_count(
     } else {
         fish.iter().len()
     };
-    let want = settings.fish;
+    let want = settings.fish.min(crate::boids::MAX_FISH);
     if want > have {
         spawn_school(&mut commands, &mut rng, &params, want - have);
     } else if want < have {

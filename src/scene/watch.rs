@@ -75,6 +75,7 @@ fn click(
         Some((e, _)) => {
             commands.entity(e).insert(Watched::default());
         }
+        None if settings.fish >= crate::boids::MAX_FISH => {}
         None => {
             spawn_fish_at(&mut commands, &mut rng, &params, at);
             // Keep the requested count in step so the new fish is not removed again.

@@ -1,6 +1,7 @@
 //! The browser build's options (its query string), checked on native.
 
-use shoal::scene::web::{MAX_WEB_FISH, options_from_query};
+use shoal::boids::MAX_FISH;
+use shoal::scene::web::options_from_query;
 use shoal::scene::{AppOptions, JobKind};
 
 #[test]
@@ -16,7 +17,9 @@ fn empty_query_gives_the_defaults() {
 
 #[test]
 fn query_sets_every_option() {
-    let o = options_from_query("?fish=500&seed=7&train=dcgan,basics&autostart=1&diagnostics&seconds=2.5").unwrap();
+    let o = options_from_query("?fish=500&seed=7&train=dcgan,basics&autostart=1&diagnostics&seconds=2.5&backend=flex")
+        .unwrap();
+    assert_eq!(o.backend, shoal::scene::backend::BackendChoice::Flex);
     assert_eq!(o.fish, 500);
     assert_eq!(o.seed, 7);
     assert_eq!(o.jobs, vec![JobKind::Dcgan, JobKind::Basics]);
@@ -29,15 +32,16 @@ fn query_sets_every_option() {
 
 #[test]
 fn bad_query_is_refused_with_every_problem_named() {
-    let e = options_from_query("fish=lots&seed=-1&train=gan&autostart=maybe&seconds=0&colour=red").unwrap_err();
-    for word in ["fish", "seed", "'gan'", "autostart", "seconds", "colour"] {
+    let e = options_from_query("fish=lots&seed=-1&train=gan&autostart=maybe&seconds=0&colour=red&backend=cuda")
+        .unwrap_err();
+    for word in ["fish", "seed", "'gan'", "autostart", "seconds", "colour", "'cuda'"] {
         assert!(e.contains(word), "{word} missing from: {e}");
     }
-    let too_many = format!("fish={}", MAX_WEB_FISH + 1);
+    let too_many = format!("fish={}", MAX_FISH + 1);
     assert!(options_from_query(&too_many).unwrap_err().contains("fish"));
     assert!(options_from_query("seconds=NaN").is_err());
     assert_eq!(
-        options_from_query(&format!("fish={MAX_WEB_FISH}")).unwrap().fish,
-        MAX_WEB_FISH
+        options_from_query(&format!("fish={MAX_FISH}")).unwrap().fish,
+        MAX_FISH
     );
 }
