@@ -360,3 +360,48 @@ fn dcgan_runs_with_a_generator_average_and_resumes() {
     let csv = std::fs::read_to_string(out.join("dcgan.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
 }
+
+/// `shoal dcgan --resume` refuses a checkpoint made with another seed, batch or data (naming
+/// both values, changing nothing), and a crash between an epoch's CSV row and its checkpoint
+/// does not leave a duplicated row.
+#[test]
+fn dcgan_resume_refuses_other_settings_and_never_duplicates_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gan");
+    let out_s = out.to_str().unwrap();
+    let base = ["dcgan", "--batch", "64", "--out", out_s];
+    let with = |extra: &[&'static str]| -> Vec<&str> { base.iter().copied().chain(extra.iter().copied()).collect() };
+    let (code, _, err) = shoal(&with(&["--train-limit", "128", "--epochs", "1"]));
+    assert_eq!(code, 0, "{err}");
+    let ckpt = std::fs::read(out.join("checkpoint.bin")).unwrap();
+    for (extra, needles) in [
+        (&["--train-limit", "128", "--batch", "32"][..], &["batch 64", "batch 32"][..]),
+        (&["--train-limit", "128", "--seed", "7"], &["seed 1", "seed 7"]),
+        (&["--train-limit", "192"], &["128 images", "192 images", "--train-limit"]),
+    ] {
+        let mut args = vec!["dcgan", "--out", out_s, "--epochs", "2", "--resume"];
+        if !extra.contains(&"--batch") {
+            args.extend(["--batch", "64"]);
+        }
+        args.extend(extra);
+        let (code, _, err) = shoal(&args);
+        assert_ne!(code, 0, "{extra:?}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{extra:?}: '{n}' missing from: {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(std::fs::read(out.join("checkpoint.bin")).unwrap(), ckpt, "{extra:?} changed the checkpoint");
+    }
+    // A crash after epoch 2's row was written but before its checkpoint: the row is there, the
+    // checkpoint still says epoch 1. The resumed run writes epoch 2 once.
+    let csv_path = out.join("dcgan.csv");
+    let mut csv = std::fs::read_to_string(&csv_path).unwrap();
+    csv.push_str("2,9,9,0.5,0.5,1,100,1.00,,\n");
+    std::fs::write(&csv_path, csv).unwrap();
+    let (code, _, err) = shoal(&with(&["--train-limit", "128", "--epochs", "2", "--resume"]));
+    assert_eq!(code, 0, "{err}");
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let epochs: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(epochs, ["1", "2"], "{csv}");
+    assert!(!csv.contains("2,9,9,0.5"), "the stale row is gone: {csv}");
+}

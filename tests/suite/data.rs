@@ -326,3 +326,12 @@ fn batch_tensors_hold_the_pixels_and_labels() {
     let yv = y.into_data().convert::<i64>().to_vec::<i64>().unwrap();
     assert_eq!(yv, vec![d.labels[5] as i64, d.labels[9] as i64]);
 }
+
+#[test]
+fn an_emnist_split_without_a_data_directory_is_an_error() {
+    // The bundled digits are MNIST: asking for an EMNIST split of them is refused, not ignored.
+    let err = Digits::load(None, Split::Train, Some(EmnistSplit::Letters)).unwrap_err();
+    assert!(matches!(err, DataError::EmnistWithoutData), "{err:?}");
+    assert!(err.to_string().contains("--data"), "{err}");
+    assert_eq!(Digits::load(None, Split::Test, None).unwrap().len(), 2000);
+}

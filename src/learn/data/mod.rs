@@ -122,6 +122,8 @@ pub enum DataError {
     LabelOutOfRange { label: u8, index: usize, classes: usize },
     #[error("the dataset is empty")]
     Empty,
+    #[error("an EMNIST split needs the EMNIST files (--data DIR): the bundled digits are MNIST")]
+    EmnistWithoutData,
 }
 
 /// Images (row-major bytes, `N x 28 x 28`) with labels `0..classes` and their characters.
@@ -135,12 +137,39 @@ pub struct Digits {
     pub source: String,
 }
 
-/// The bundled digits (see `assets/mnist/README.md`), compiled into the binary.
+/// The bundled digits (see `assets/mnist/README.md`), compiled into the native binary. The
+/// browser build leaves them out (they would be a third of its download) and fetches the
+/// same files after start ([`provide_live_train`]).
+#[cfg(not(target_arch = "wasm32"))]
 mod bundled {
     pub const TRAIN_IMAGES: &[u8] = include_bytes!("../../../assets/mnist/train-images-idx3-ubyte.gz");
     pub const TRAIN_LABELS: &[u8] = include_bytes!("../../../assets/mnist/train-labels-idx1-ubyte.gz");
     pub const TEST_IMAGES: &[u8] = include_bytes!("../../../assets/mnist/t10k-images-idx3-ubyte.gz");
     pub const TEST_LABELS: &[u8] = include_bytes!("../../../assets/mnist/t10k-labels-idx1-ubyte.gz");
+}
+
+/// The training digits of the live jobs, decoded once and shared by every job and reset (in
+/// the browser: what the page's download gave, or why it failed).
+static LIVE_TRAIN: std::sync::OnceLock<Result<std::sync::Arc<Digits>, String>> = std::sync::OnceLock::new();
+
+/// The digits the app's live trainings learn from: the bundled training split. On native it
+/// is compiled in; in the browser it is `None` until the page has fetched it, and `Err` (why)
+/// if that failed ([`provide_live_train`]).
+pub fn live_train() -> Option<Result<std::sync::Arc<Digits>, String>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return Some(
+        LIVE_TRAIN
+            .get_or_init(|| Ok(std::sync::Arc::new(Digits::bundled(Split::Train))))
+            .clone(),
+    );
+    #[cfg(target_arch = "wasm32")]
+    LIVE_TRAIN.get().cloned()
+}
+
+/// Hands the live trainings their digits, or why there are none (the browser build, once its
+/// download has ended). The first call wins; later ones are ignored.
+pub fn provide_live_train(digits: Result<Digits, String>) {
+    let _ = LIVE_TRAIN.set(digits.map(std::sync::Arc::new));
 }
 
 impl Digits {
@@ -177,6 +206,7 @@ impl Digits {
     }
 
     /// The bundled MNIST digits: 8,000 for training, 2,000 for testing.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn bundled(split: Split) -> Self {
         let (images, labels) = match split {
             Split::Train => (bundled::TRAIN_IMAGES, bundled::TRAIN_LABELS),
@@ -311,9 +341,11 @@ impl Digits {
     }
 
     /// The bundled digits, or the files in `dir` when given.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn load(dir: Option<&Path>, split: Split, emnist: Option<EmnistSplit>) -> Result<Self, DataError> {
         match dir {
             Some(d) => Self::load_dir(d, split, emnist),
+            None if emnist.is_some() => Err(DataError::EmnistWithoutData),
             None => Ok(Self::bundled(split)),
         }
     }

@@ -32,7 +32,8 @@ pub enum CheckpointError {
     Crc(&'static str),
     #[error("checkpoint section '{0}' cannot be decoded: {1}")]
     Decode(&'static str, String),
-    #[error("checkpoint was made with different settings: {0}")]
+    /// Made with other settings or data (the message names both values).
+    #[error("{0}")]
     Mismatch(String),
 }
 
@@ -49,6 +50,14 @@ struct Header {
     ema_section: Option<(u64, u32)>,
     #[serde(default)]
     ema_updates: u64,
+    /// The training data: (images, CRC-32 of images and labels). Absent in older files.
+    #[serde(default)]
+    data: Option<(usize, u32)>,
+}
+
+/// What identifies a training set in a checkpoint: its size and a CRC-32 of its bytes.
+fn data_fingerprint(d: &crate::learn::data::Digits) -> (usize, u32) {
+    (d.len(), crate::util::crc32(&[&d.images, &d.labels]))
 }
 
 const NAMES: [&str; 5] = [
@@ -60,9 +69,7 @@ const NAMES: [&str; 5] = [
 ];
 
 fn crc(bytes: &[u8]) -> u32 {
-    let mut c = flate2::Crc::new();
-    c.update(bytes);
-    c.sum()
+    crate::util::crc32(&[bytes])
 }
 
 /// Decodes a burn record; the recorder panics on malformed bytes (bincode `unwrap`), which
@@ -153,6 +160,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             sections: std::array::from_fn(|k| (parts[k].len() as u64, crc(&parts[k]))),
             ema_section: parts.get(4).map(|p| (p.len() as u64, crc(p))),
             ema_updates: self.ema_updates,
+            data: Some(data_fingerprint(&self.data)),
         };
         let json = serde_json::to_vec(&header)?;
         let mut out = Vec::with_capacity(MAGIC.len() + 4 + json.len() + parts.iter().map(Vec::len).sum::<usize>());
@@ -187,9 +195,30 @@ impl<B: AutodiffBackend> Trainer<B> {
         let header: Header = serde_json::from_slice(json).map_err(|e| CheckpointError::Header(e.to_string()))?;
         if header.cfg.z != self.cfg.z || header.cfg.optimizer != self.cfg.optimizer {
             return Err(CheckpointError::Mismatch(format!(
-                "checkpoint has z={} optimizer={:?}, this run z={} optimizer={:?}",
+                "the checkpoint was made with z={} and optimizer {:?}, this run has z={} and optimizer {:?}",
                 header.cfg.z, header.cfg.optimizer, self.cfg.z, self.cfg.optimizer
             )));
+        }
+        if header.cfg.batch != self.cfg.batch {
+            return Err(CheckpointError::Mismatch(format!(
+                "the checkpoint was made with batch {}, this run has batch {} (--batch)",
+                header.cfg.batch, self.cfg.batch
+            )));
+        }
+        if header.cfg.seed != self.cfg.seed {
+            return Err(CheckpointError::Mismatch(format!(
+                "the checkpoint was made with seed {}, this run has seed {} (--seed)",
+                header.cfg.seed, self.cfg.seed
+            )));
+        }
+        if let Some((n, sum)) = header.data {
+            let (m, this) = data_fingerprint(&self.data);
+            if (n, sum) != (m, this) {
+                return Err(CheckpointError::Mismatch(format!(
+                    "the checkpoint was trained on {n} images (CRC {sum:08x}), this run's data is {m} images \
+                     (CRC {this:08x}): check --data, --emnist-split and --train-limit"
+                )));
+            }
         }
         if header.ema_section.is_some() && self.cfg.ema.is_none() {
             return Err(CheckpointError::Mismatch(
@@ -239,7 +268,6 @@ impl<B: AutodiffBackend> Trainer<B> {
             self.g_ema = self.g_ema.take().map(|avg| avg.load_record(rec));
             self.ema_updates = header.ema_updates;
         }
-        self.cfg.seed = header.cfg.seed;
         self.epoch = header.epoch;
         self.iteration = header.iteration;
         self.rng = Rng64 {

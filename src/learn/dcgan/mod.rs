@@ -12,6 +12,8 @@ pub mod conv_flex;
 pub mod ema;
 pub mod linear_flex;
 pub mod model;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod run;
 pub mod sgd;
 
 use crate::learn::data::{Digits, PIXELS, SIDE, batch_tensors};
@@ -222,6 +224,15 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// One G step, then one D step.
     pub fn step(&mut self) -> IterReport {
+        let (values, epoch_done) = self.step_on_device();
+        let read = values.into_data().convert::<f32>().to_vec::<f32>().expect("f32 losses");
+        IterReport::from_values(&read, epoch_done)
+    }
+
+    /// [`Trainer::step`] with its four numbers (`[g_loss, d_loss, d_real, d_fake]`) left on the
+    /// device, for callers that read them asynchronously (the browser's GPU has no synchronous
+    /// read); and whether the iteration ended an epoch.
+    pub fn step_on_device(&mut self) -> (Tensor<B::InnerBackend, 1>, bool) {
         let n = self.cfg.batch;
         let lr = self.cfg.lr(self.epoch);
         let idx: Vec<usize> = self.order[self.cursor..self.cursor + n].to_vec();
@@ -258,12 +269,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let d = self.opt_d.step(lr, d, d_grads);
         self.g = Some(g);
         self.d = Some(d);
-        let read = Tensor::cat(vec![g_value, d_value, d_real, d_fake], 0)
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .expect("f32 losses");
-        let (g_value, d_value, d_real, d_fake) = (read[0], read[1], read[2], read[3]);
+        let values = Tensor::cat(vec![g_value, d_value, d_real, d_fake], 0);
 
         self.iteration += 1;
         let epoch_done = self.cursor + n > self.data.len();
@@ -271,13 +277,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             self.epoch += 1;
             self.start_epoch();
         }
-        IterReport {
-            g_loss: g_value,
-            d_loss: d_value,
-            d_real,
-            d_fake,
-            epoch_done,
-        }
+        (values, epoch_done)
     }
 
     pub fn generator(&self) -> &Generator<B> {
@@ -297,19 +297,24 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// As [`Trainer::generate`], from the moving average (`averaged`, when there is one) or
     /// from G's current weights.
     pub fn generate_from(&self, z: &[f32], averaged: bool) -> Vec<u8> {
+        image_bytes(self.generate_on_device(z, averaged).into_data())
+    }
+
+    /// The images for `z` as a tensor on the device (`n x 1 x 28 x 28`, values in about
+    /// `[0, 1]`), for callers that read them asynchronously; [`image_bytes`] makes bytes of them.
+    pub fn generate_on_device(&self, z: &[f32], averaged: bool) -> Tensor<B::InnerBackend, 4> {
         let n = z.len() / self.cfg.z;
         let g = match (&self.g_ema, averaged) {
             (Some(avg), true) => avg.clone(),
             _ => self.generator().valid(),
         };
         let zt = Tensor::<B::InnerBackend, 2>::from_data(TensorData::new(z.to_vec(), [n, self.cfg.z]), &self.device);
-        let img = g
-            .forward(zt)
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .expect("f32 images");
-        img.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
+        g.forward(zt)
+    }
+
+    /// The fixed noise batch's 64 images on the device (see [`Trainer::fixed_grid`]).
+    pub fn fixed_images_on_device(&self) -> Tensor<B::InnerBackend, 4> {
+        self.generate_on_device(&self.fixed_noise, self.g_ema.is_some())
     }
 
     /// `n` fresh samples as bytes (n x 28 x 28), from a separate seeded stream.
@@ -349,6 +354,25 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn device(&self) -> &B::Device {
         &self.device
     }
+}
+
+impl IterReport {
+    /// From the four numbers [`Trainer::step_on_device`] leaves on the device, once read.
+    pub fn from_values(v: &[f32], epoch_done: bool) -> Self {
+        Self {
+            g_loss: v[0],
+            d_loss: v[1],
+            d_real: v[2],
+            d_fake: v[3],
+            epoch_done,
+        }
+    }
+}
+
+/// Generated images (read from the device) as grey bytes, 28 x 28 each.
+pub fn image_bytes(data: TensorData) -> Vec<u8> {
+    let v = data.convert::<f32>().to_vec::<f32>().expect("f32 images");
+    v.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
 }
 
 /// Tiles 28 x 28 grey images into `cols x rows` with 2-pixel dark gaps.

@@ -1,0 +1,133 @@
+//! The tank: `shoal` / `shoal run`, and `shoal screenshot`.
+
+use super::{MAX_APP_FISH, exit_result};
+use anyhow::Result;
+use clap::Args;
+use shoal::boids::BoidParams;
+use shoal::scene::backend::BackendChoice;
+use shoal::scene::{AppOptions, build_app};
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub(super) struct RunArgs {
+    /// Number of fish at start.
+    #[arg(long, default_value_t = 300)]
+    pub(super) fish: usize,
+    /// Seed for the school's random source.
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+    /// Load all fish parameters from a TOML preset.
+    #[arg(long)]
+    pub(super) preset: Option<PathBuf>,
+    /// School steps per second (fixed timestep).
+    #[arg(long, default_value_t = 60.0)]
+    pub(super) steps_per_second: f64,
+    /// Trainings shown in the panels (comma-separated: basics, path-sgd, dcgan).
+    #[arg(long, value_delimiter = ',', default_value = "basics,path-sgd,dcgan")]
+    pub(super) train: Vec<shoal::scene::JobKind>,
+    /// No training panels at all.
+    #[arg(long)]
+    pub(super) no_train: bool,
+    /// Start the trainings right away.
+    #[arg(long)]
+    pub(super) autostart: bool,
+    /// Log frame-time percentiles as JSON lines (to FILE, or stdout without one).
+    #[arg(long, num_args = 0..=1, value_name = "FILE")]
+    pub(super) diagnostics: Option<Option<PathBuf>>,
+    /// Quit after this many seconds (prints a final frame-time summary).
+    #[arg(long)]
+    pub(super) seconds: Option<f64>,
+    /// Train DCGAN and Path-SGD on flex (CPU) or wgpu (the renderer's GPU; without a GPU the
+    /// app falls back to flex and says so).
+    #[arg(long, default_value = "flex")]
+    pub(super) backend: BackendChoice,
+    /// With --backend wgpu: train on a device of burn's own on the renderer's GPU (own, the
+    /// default) or on the renderer's device itself (shared: one device, but the frames wait on
+    /// the training).
+    #[arg(long)]
+    pub(super) gpu_device: Option<shoal::scene::backend::GpuDeviceChoice>,
+    /// No window: render off-screen (1280x720) as fast as the work allows, to measure frame
+    /// times where there is no display. Needs --seconds.
+    #[arg(long)]
+    pub(super) headless: bool,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ScreenshotArgs {
+    /// Where to write the PNG.
+    #[arg(long)]
+    pub(super) out: PathBuf,
+    /// Frames to run before the capture.
+    #[arg(long, default_value_t = 120)]
+    pub(super) frames: u32,
+    #[command(flatten)]
+    pub(super) run: RunArgs,
+}
+
+pub(super) fn app_options(args: &RunArgs) -> Result<AppOptions> {
+    let params = match &args.preset {
+        Some(path) => BoidParams::load(path)?,
+        None => BoidParams::default(),
+    };
+    anyhow::ensure!(
+        args.steps_per_second.is_finite() && args.steps_per_second > 0.0,
+        "--steps-per-second must be a positive number, got {}",
+        args.steps_per_second
+    );
+    anyhow::ensure!(
+        args.fish <= MAX_APP_FISH,
+        "--fish must be at most {MAX_APP_FISH}, got {}",
+        args.fish
+    );
+    if let Some(sec) = args.seconds {
+        anyhow::ensure!(
+            sec.is_finite() && sec > 0.0,
+            "--seconds must be a positive number, got {sec}"
+        );
+    }
+    anyhow::ensure!(
+        args.gpu_device.is_none() || args.backend == BackendChoice::Wgpu,
+        "--gpu-device applies to --backend wgpu only"
+    );
+    Ok(AppOptions {
+        fish: args.fish,
+        seed: args.seed,
+        params,
+        steps_per_second: args.steps_per_second,
+        jobs: if args.no_train { Vec::new() } else { args.train.clone() },
+        autostart: args.autostart,
+        diagnostics: args.diagnostics.clone(),
+        seconds: args.seconds,
+        backend: args.backend,
+        gpu_device: args.gpu_device.unwrap_or_default(),
+        headless: args.headless,
+    })
+}
+
+pub(super) fn run_app(args: &RunArgs) -> Result<()> {
+    let opts = app_options(args)?;
+    anyhow::ensure!(
+        !args.headless || args.seconds.is_some(),
+        "--headless needs --seconds (there is no window to close)"
+    );
+    exit_result(build_app(&opts).run())
+}
+
+pub(super) fn screenshot(args: &ScreenshotArgs) -> Result<()> {
+    anyhow::ensure!(args.frames > 0, "--frames must be at least 1");
+    anyhow::ensure!(
+        args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")),
+        "--out must name a .png file, got {}",
+        args.out.display()
+    );
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        anyhow::ensure!(dir.is_dir(), "the folder of --out does not exist: {}", dir.display());
+    }
+    let opts = app_options(&args.run)?;
+    let mut app = build_app(&opts);
+    app.add_plugins(shoal::scene::capture::CapturePlugin {
+        out: args.out.clone(),
+        after_frames: args.frames,
+    });
+    exit_result(app.run())
+}

@@ -1,0 +1,156 @@
+//! `shoal bench ...`: headless benchmarks, one JSON line each.
+
+use super::{TrainBackend, train_backend};
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use shoal::boids::BoidParams;
+use shoal::boids::bench::{BoidBench, run as run_boid_bench};
+use shoal::scene::backend::BackendChoice;
+
+#[derive(Subcommand, Debug)]
+pub(super) enum BenchCommand {
+    /// Step the fish school with no window and print timings as JSON.
+    Boids(BoidBenchArgs),
+    /// Path-SGD step time against SGD (784-H-H-10 MLP, CPU backend) as JSON.
+    PathSgd(PathSgdBenchArgs),
+    /// DCGAN iteration time (one G step + one D step) on Flex (or --backend wgpu) as JSON.
+    Dcgan(DcganBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub(super) struct BoidBenchArgs {
+    #[arg(long, default_value_t = 1000)]
+    pub(super) fish: usize,
+    #[arg(long, default_value_t = 200)]
+    pub(super) steps: usize,
+    /// Untimed steps before timing.
+    #[arg(long, default_value_t = 10)]
+    pub(super) warmup: usize,
+    /// Field width (default 1000, or the seed's density with --seed-density).
+    #[arg(long)]
+    pub(super) width: Option<f32>,
+    /// Field height (default 500, or the seed's density with --seed-density).
+    #[arg(long)]
+    pub(super) height: Option<f32>,
+    /// Size the field for the seed's density: 30 fish per 1000 x 500.
+    #[arg(long, conflicts_with_all = ["width", "height"])]
+    pub(super) seed_density: bool,
+    #[arg(long, default_value_t = 100.0)]
+    pub(super) vision: f32,
+    #[arg(long, default_value_t = 20.0)]
+    pub(super) avoid: f32,
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+    /// Threads that step the fish (default: all cores).
+    #[arg(long)]
+    pub(super) threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct PathSgdBenchArgs {
+    #[arg(long, default_value_t = 4000)]
+    pub(super) hidden: usize,
+    #[arg(long, default_value_t = 100)]
+    pub(super) batch: usize,
+    #[arg(long, default_value_t = 5)]
+    pub(super) iters: usize,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct DcganBenchArgs {
+    #[arg(long, default_value_t = 128)]
+    pub(super) batch: usize,
+    /// flex (CPU) or wgpu (GPU).
+    #[arg(long, default_value = "flex")]
+    pub(super) backend: BackendChoice,
+    #[arg(long, default_value_t = 5)]
+    pub(super) iters: usize,
+}
+
+/// Most fish the headless benchmark will simulate.
+pub(super) const MAX_BENCH_FISH: usize = 20_000_000;
+
+pub(super) fn bench_boids(args: &BoidBenchArgs) -> Result<()> {
+    anyhow::ensure!(args.fish > 0, "--fish must be at least 1");
+    anyhow::ensure!(
+        args.fish <= MAX_BENCH_FISH,
+        "--fish must be at most {MAX_BENCH_FISH}, got {}",
+        args.fish
+    );
+    let (width, height) = if args.seed_density {
+        BoidParams::field_for_seed_density(args.fish)
+    } else {
+        (args.width.unwrap_or(1000.0), args.height.unwrap_or(500.0))
+    };
+    let params = BoidParams {
+        width,
+        height,
+        vision: args.vision,
+        avoid: args.avoid,
+        ..BoidParams::default()
+    };
+    params.validate().context("invalid bench parameters")?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let bench = BoidBench {
+        fish: args.fish,
+        steps: args.steps,
+        warmup: args.warmup,
+        seed: args.seed,
+        threads,
+        params,
+    };
+    let result = run_boid_bench(&bench)?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+pub(super) fn bench_path_sgd(args: &PathSgdBenchArgs) -> Result<()> {
+    let r = shoal::learn::path_sgd::bench::run::<shoal::learn::CpuAutodiff>(
+        args.hidden,
+        args.batch,
+        args.iters,
+        &Default::default(),
+    )?;
+    println!("{}", serde_json::to_string(&r)?);
+    Ok(())
+}
+
+pub(super) fn bench_dcgan(args: &DcganBenchArgs) -> Result<()> {
+    anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
+    match train_backend(args.backend)? {
+        TrainBackend::Flex => bench_dcgan_on::<shoal::learn::CpuAutodiff>(args, Default::default()),
+        #[cfg(feature = "gpu")]
+        TrainBackend::Wgpu(dev) => bench_dcgan_on::<shoal::learn::gpu::GpuAutodiff>(args, dev),
+    }
+}
+
+pub(super) fn bench_dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganBenchArgs, dev: B::Device) -> Result<()> {
+    use shoal::learn::data::{Digits, Split};
+    use shoal::learn::dcgan::{DcganConfig, Trainer};
+    let cfg = DcganConfig {
+        batch: args.batch,
+        ..DcganConfig::default()
+    };
+    let data = std::sync::Arc::new(Digits::bundled(Split::Train));
+    let mut t = Trainer::<B>::new(cfg, data, dev)?;
+    t.step();
+    let mut times = Vec::new();
+    for _ in 0..args.iters {
+        let s = std::time::Instant::now();
+        t.step();
+        times.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    let times = shoal::util::sorted(times);
+    let json = serde_json::json!({
+        "bench": "dcgan",
+        "backend": args.backend.name(),
+        "batch": args.batch,
+        "iters": args.iters,
+        "ms_per_iter": shoal::util::percentile(&times, 50.0),
+        "ms_per_iter_min": times[0],
+    });
+    println!("{json}");
+    Ok(())
+}

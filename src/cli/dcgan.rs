@@ -1,0 +1,107 @@
+//! `shoal dcgan`: the seed's DCGAN run (the loop itself is `learn::dcgan::run`).
+
+use super::{TrainBackend, print_above, progress_bar, train_backend};
+use anyhow::Result;
+use clap::Args;
+use shoal::scene::backend::BackendChoice;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub(super) struct DcganArgs {
+    #[arg(long, default_value_t = 20)]
+    pub(super) epochs: usize,
+    #[arg(long)]
+    pub(super) data: Option<PathBuf>,
+    #[arg(long)]
+    pub(super) emnist_split: Option<shoal::learn::data::EmnistSplit>,
+    /// flex (CPU) or wgpu (GPU; needs a build with the `gpu` feature, on by default).
+    #[arg(long, default_value = "flex")]
+    pub(super) backend: BackendChoice,
+    #[arg(long, default_value = "sgd")]
+    pub(super) optimizer: shoal::learn::dcgan::OptimizerKind,
+    /// Draw samples (grids, metrics) from a moving average of G's weights with this decay
+    /// per iteration, e.g. 0.999; the CSV then also scores G's current weights.
+    #[arg(long, value_parser = parse_decay)]
+    pub(super) ema: Option<f64>,
+    #[arg(long, default_value_t = 128)]
+    pub(super) batch: usize,
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+    /// Use only the first N training images.
+    #[arg(long)]
+    pub(super) train_limit: Option<usize>,
+    #[arg(long, default_value = "out/dcgan")]
+    pub(super) out: PathBuf,
+    /// Continue from OUT/checkpoint.bin.
+    #[arg(long)]
+    pub(super) resume: bool,
+}
+
+pub(super) fn dcgan(args: &DcganArgs) -> Result<()> {
+    anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
+    match train_backend(args.backend)? {
+        TrainBackend::Flex => dcgan_on::<shoal::learn::CpuAutodiff>(args, Default::default()),
+        #[cfg(feature = "gpu")]
+        TrainBackend::Wgpu(dev) => dcgan_on::<shoal::learn::gpu::GpuAutodiff>(args, dev),
+    }
+}
+
+pub(super) fn dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganArgs, dev: B::Device) -> Result<()> {
+    use shoal::learn::dcgan::DcganConfig;
+    use shoal::learn::dcgan::run::{Progress, RunOptions, run};
+    let opts = RunOptions {
+        cfg: DcganConfig {
+            z: 32,
+            batch: args.batch,
+            optimizer: args.optimizer,
+            seed: args.seed,
+            ema: args.ema,
+        },
+        epochs: args.epochs,
+        data: args.data.clone(),
+        emnist: args.emnist_split,
+        train_limit: args.train_limit,
+        out: args.out.clone(),
+        resume: args.resume,
+    };
+    let bar = progress_bar(0, "dcgan");
+    let done = run::<B>(&opts, dev, |p| match p {
+        Progress::Start { total, done } => {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+        Progress::Iteration { report: r, epoch } => {
+            bar.inc(1);
+            bar.set_message(format!(
+                "epoch {epoch} G {:.3} D {:.3} D(x) {:.2} D(G(z)) {:.2}",
+                r.g_loss, r.d_loss, r.d_real, r.d_fake
+            ));
+        }
+        Progress::Epoch { stats: s, score, frechet } => print_above(
+            &bar,
+            format!(
+                "epoch {:>3}: G {:.4} D {:.4} D(x) {:.3} D(G(z)) {:.3} score {score:.2} Frechet {frechet:.2} ({:.1} s)",
+                s.epoch, s.g_loss, s.d_loss, s.d_real, s.d_fake, s.seconds
+            ),
+        ),
+        Progress::Note(line) => print_above(&bar, line),
+    });
+    bar.finish_and_clear();
+    let done = done?;
+    println!(
+        "wrote {} epochs of grids, {}, {} and {}",
+        done.frames,
+        done.csv.display(),
+        done.checkpoint.display(),
+        done.gif.display()
+    );
+    Ok(())
+}
+
+/// An EMA decay: a number in [0, 1).
+pub(super) fn parse_decay(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(d) if (0.0..1.0).contains(&d) => Ok(d),
+        _ => Err(format!("'{s}' is not a decay in [0, 1), e.g. 0.999")),
+    }
+}
