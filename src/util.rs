@@ -36,3 +36,27 @@ pub fn prepare_out_dir(dir: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
+
+/// CRC-32 (IEEE) of `parts` one after another: the checksum of checkpoints and shipped weights.
+pub fn crc32(parts: &[&[u8]]) -> u32 {
+    let mut c = flate2::Crc::new();
+    for p in parts {
+        c.update(p);
+    }
+    c.sum()
+}
+
+/// The `p`-th percentile (0..=100) of `sorted` (ascending) by nearest rank; NaN when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// `values` sorted ascending (NaN last), for [`percentile`].
+pub fn sorted(mut values: Vec<f64>) -> Vec<f64> {
+    values.sort_by(f64::total_cmp);
+    values
+}

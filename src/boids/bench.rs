@@ -94,8 +94,7 @@ pub fn run(b: &BoidBench) -> anyhow::Result<BoidBenchResult> {
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let mean = times.iter().sum::<f64>() / times.len() as f64;
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
+    let sorted = crate::util::sorted(times.clone());
     let grid = &app.world().resource::<super::plugin::FishGrid>().grid;
     let sample = grid.len().min(2000);
     let stride = (grid.len() / sample.max(1)).max(1);
@@ -114,7 +113,7 @@ pub fn run(b: &BoidBench) -> anyhow::Result<BoidBenchResult> {
         avoid: b.params.avoid,
         seed: b.seed,
         ms_per_step: mean,
-        ms_per_step_median: sorted[sorted.len() / 2],
+        ms_per_step_median: crate::util::percentile(&sorted, 50.0),
         ms_per_step_min: sorted[0],
         fish_updates_per_s: b.fish as f64 / (mean / 1e3),
         mean_neighbours: neighbours as f64 / sample.max(1) as f64,

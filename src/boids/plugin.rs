@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 
 /// Marks a fish. Inserting it adds the simulation components.
 #[derive(Component, Default, Clone, Copy)]
-#[require(Position, Velocity, Acceleration, Slot, Transform)]
+#[require(Position, Velocity, Acceleration, SnapshotIndex, Transform)]
 pub struct Fish;
 
 /// Position in field coordinates (x right, y down, as the seed's canvas).
@@ -37,9 +37,9 @@ pub struct Acceleration(pub Vec2);
 /// The fish's index in this step's snapshot (written by the grid rebuild; `u32::MAX` until then).
 /// The grid maps it to the fish's slot in cell order.
 #[derive(Component, Clone, Copy, Debug)]
-pub struct Slot(pub u32);
+pub struct SnapshotIndex(pub u32);
 
-impl Default for Slot {
+impl Default for SnapshotIndex {
     fn default() -> Self {
         Self(u32::MAX)
     }
@@ -162,7 +162,7 @@ impl Plugin for BoidsPlugin {
 pub fn rebuild_grid(
     mut grid: ResMut<FishGrid>,
     params: Res<BoidParams>,
-    mut fish: Query<(&Position, &Velocity, &mut Slot), With<Fish>>,
+    mut fish: Query<(&Position, &Velocity, &mut SnapshotIndex), With<Fish>>,
 ) {
     let mut next = 0u32;
     let pairs = fish.iter_mut().map(|(p, v, mut slot)| {
@@ -180,7 +180,7 @@ pub fn steer(
     mut state: ResMut<FishGrid>,
     params: Res<BoidParams>,
     control: Res<SchoolControl>,
-    mut fish: Query<(&Slot, &mut Acceleration), With<Fish>>,
+    mut fish: Query<(&SnapshotIndex, &mut Acceleration), With<Fish>>,
 ) {
     let FishGrid { grid, accel } = &mut *state;
     let (grid, params) = (&*grid, &*params);

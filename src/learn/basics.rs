@@ -379,7 +379,7 @@ impl Curves {
             .map(|(m, pts)| crate::learn::plot::Series {
                 name: m.name(),
                 points: pts,
-                dashed: false,
+                thin: false,
             })
             .collect();
         crate::learn::plot::write_line_plot(

@@ -100,9 +100,7 @@ pub enum ClassifierError {
 }
 
 fn crc(bytes: &[u8]) -> u32 {
-    let mut c = flate2::Crc::new();
-    c.update(bytes);
-    c.sum()
+    crate::util::crc32(&[bytes])
 }
 
 impl<B: Backend> Classifier<B> {

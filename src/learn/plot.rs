@@ -25,7 +25,7 @@ pub struct Series<'a> {
     pub name: &'a str,
     pub points: &'a [(f64, f64)],
     /// Drawn thinner (e.g. the second of a pair).
-    pub dashed: bool,
+    pub thin: bool,
 }
 
 const COLORS: [RGBColor; 6] = [
@@ -96,7 +96,7 @@ where
                 .map_err(err)?;
             for (k, s) in panel.series.iter().enumerate() {
                 let color = COLORS[k % COLORS.len()];
-                let style = if s.dashed {
+                let style = if s.thin {
                     color.stroke_width(1)
                 } else {
                     color.stroke_width(2)

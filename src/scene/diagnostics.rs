@@ -2,6 +2,7 @@
 //! exit, as JSON lines on stdout or in a file; `--seconds` ends a measured run.
 
 use crate::boids::plugin::Fish;
+use crate::util::percentile;
 use crate::scene::training::Trainings;
 use bevy::platform::time::Instant;
 use bevy::prelude::*;
@@ -45,18 +46,8 @@ impl Plugin for DiagnosticsPlugin {
     }
 }
 
-/// `p`-th percentile (0..100) by nearest rank.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
-}
-
 fn summary(times: &[f64]) -> serde_json::Value {
-    let mut s = times.to_vec();
-    s.sort_by(f64::total_cmp);
+    let s = crate::util::sorted(times.to_vec());
     serde_json::json!({
         "frames": s.len(),
         "p50_ms": percentile(&s, 50.0),
@@ -95,6 +86,7 @@ fn report(
     mut log: ResMut<FrameLog>,
     fish: Query<(), With<Fish>>,
     trainings: Option<Res<Trainings>>,
+    backend: Option<Res<crate::scene::backend::SharedBackend>>,
     run_for: Option<Res<RunFor>>,
     mut exit: MessageWriter<AppExit>,
 ) {
@@ -116,6 +108,9 @@ fn report(
     line["seconds"] = serde_json::json!(log.started.elapsed().as_secs_f64());
     line["fish"] = serde_json::json!(fish.iter().len());
     line["train_steps"] = serde_json::Value::Object(steps);
+    if let Some(state) = backend.and_then(|b| b.get()) {
+        line["train_backend"] = serde_json::json!(state.label);
+    }
     if ending {
         let all = summary(&log.all);
         line["run"] = all;

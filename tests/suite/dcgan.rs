@@ -241,7 +241,7 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
                     Act::Leaky(s) => leaky_relu(y, s as f64),
                 }
             } else {
-                norm_act(which, x.clone(), act, Next::Other)
+                norm_act(which, x.clone(), act, Next::BurnLayout)
             };
             // A loss that weighs the outputs unevenly, so every gradient term matters.
             let w = Tensor::<B, D>::from_data(
@@ -388,7 +388,7 @@ fn the_dcgan_layers_equal_burns() {
         let (w, b) = (l.weight.val(), l.bias.as_ref().unwrap().val());
         // Odd layers leave their output stored for a next fused op (the same values); two
         // apply a ReLU.
-        let next = if k % 2 == 1 { Next::Fused } else { Next::Other };
+        let next = if k % 2 == 1 { Next::Fused } else { Next::BurnLayout };
         let act = if k == 0 || k == 3 { Act::Relu } else { Act::Identity };
         let reference = |x: Tensor<B, 4>| match act {
             Act::Relu => burn::tensor::activation::relu(l.forward(x)),
@@ -414,7 +414,7 @@ fn the_dcgan_layers_equal_burns() {
         compare(
             format!("conv transpose {k}"),
             x,
-            &|x| conv_transpose(&l, x, if k % 2 == 1 { Next::Fused } else { Next::Other }),
+            &|x| conv_transpose(&l, x, if k % 2 == 1 { Next::Fused } else { Next::BurnLayout }),
             &|x| l.forward(x),
             w,
             b,

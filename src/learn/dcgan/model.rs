@@ -48,8 +48,8 @@ impl<B: Backend> Generator<B> {
     /// `z: [n, z]` -> images `[n, 1, 28, 28]` in `(0, 1)`.
     pub fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 4> {
         let n = z.dims()[0];
-        let h = norm_act(&self.bn1, linear(&self.fc1, z), Act::Relu, Next::Other);
-        let h = norm_act(&self.bn2, linear(&self.fc2, h), Act::Relu, Next::Other);
+        let h = norm_act(&self.bn1, linear(&self.fc1, z), Act::Relu, Next::BurnLayout);
+        let h = norm_act(&self.bn2, linear(&self.fc2, h), Act::Relu, Next::BurnLayout);
         let h = h.reshape([n, 256, 5, 5]);
         let h = norm_act(
             &self.bn3,
@@ -63,7 +63,7 @@ impl<B: Backend> Generator<B> {
             Act::Relu,
             Next::Fused,
         );
-        sigmoid(conv_transpose(&self.up3, h, Next::Other))
+        sigmoid(conv_transpose(&self.up3, h, Next::BurnLayout))
     }
 }
 
@@ -117,10 +117,10 @@ impl<B: Backend> Discriminator<B> {
             &self.bn3,
             conv(&self.c3, h, Act::Identity, Next::Fused),
             Act::Relu,
-            Next::Other,
+            Next::BurnLayout,
         );
         let h = h.reshape([n, 6400]);
-        let h = norm_act(&self.bn4, linear(&self.fc1, h), Act::Leaky(0.2), Next::Other);
+        let h = norm_act(&self.bn4, linear(&self.fc1, h), Act::Leaky(0.2), Next::BurnLayout);
         sigmoid(linear(&self.fc2, h))
     }
 }
@@ -167,13 +167,13 @@ impl Act {
 
 /// Where a layer's output goes. The CPU backend's convolution and batch-norm ops work on
 /// activations stored channel-major with the sample innermost; between two of them
-/// (`Fused`) the output stays stored so, for anything else (`Other`) it is stored in burn's
+/// (`Fused`) the output stays stored so, for anything else (`BurnLayout`) it is stored in burn's
 /// layout. Only speed depends on it: the values are the same either way, and burn's own
 /// ops read either layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
     Fused,
-    Other,
+    BurnLayout,
 }
 
 /// `act(batch_norm(bn, x))`; on the CPU backend in training, one fused op (see `bn_flex`).

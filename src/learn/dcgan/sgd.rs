@@ -142,14 +142,14 @@ impl<B: Backend> SimpleOptimizer<B> for FusedSgd {
     }
 }
 
-type Three<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>, Option<Tensor<B, D>>);
+type WeightGradVelocity<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>, Option<Tensor<B, D>>);
 
 /// The weight, gradient and velocity on the CPU backend, when `B` is it (else them back).
 fn cpu_all<B: Backend, const D: usize>(
     w: Tensor<B, D>,
     g: Tensor<B, D>,
     v: Option<Tensor<B, D>>,
-) -> Result<Three<Cpu, D>, Three<B, D>> {
+) -> Result<WeightGradVelocity<Cpu, D>, WeightGradVelocity<B, D>> {
     let w = match crate::learn::cast::<B, Cpu, D>(w) {
         Ok(w) => w,
         Err(w) => return Err((w, g, v)),

@@ -20,9 +20,8 @@ pub struct PathSgdBench {
     pub ratio: f64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+fn median(v: Vec<f64>) -> f64 {
+    crate::util::percentile(&crate::util::sorted(v), 50.0)
 }
 
 /// Times `iters` steps of each (after one warm-up step), interleaved.

@@ -43,28 +43,28 @@ pub struct LayerSlices<'a> {
     pub b: Option<&'a [f32]>,
 }
 
-/// One sweep over `w`: forward `gin_next[v] = sum_u gin[u] |w_uv|^p` and/or backward
-/// `gout_prev[u] = sum_v |w_uv|^p gout[v]`.
-fn sweep(
+/// One gamma pass over `w`: forward `gamma_in_next[v] = sum_u gamma_in[u] |w_uv|^p` and/or backward
+/// `gamma_out_prev[u] = sum_v |w_uv|^p gamma_out[v]`.
+fn gamma_pass(
     layer: &LayerSlices,
     pw: impl Fn(f32) -> f32 + Sync + Send + Copy,
-    gin: Option<&[f32]>,
-    gout: Option<&[f32]>,
+    gamma_in: Option<&[f32]>,
+    gamma_out: Option<&[f32]>,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (rows, cols) = (layer.rows, layer.cols);
     let n_blocks = rows.div_ceil(BLOCK_ROWS);
     let parts = crate::learn::par_map(n_blocks, |blk| {
         let r0 = blk * BLOCK_ROWS;
         let r1 = (r0 + BLOCK_ROWS).min(rows);
-        let mut acc = gin.map(|_| vec![0.0f32; cols]);
-        let mut dots = Vec::with_capacity(if gout.is_some() { r1 - r0 } else { 0 });
+        let mut acc = gamma_in.map(|_| vec![0.0f32; cols]);
+        let mut dots = Vec::with_capacity(if gamma_out.is_some() { r1 - r0 } else { 0 });
         for r in r0..r1 {
             let row = &layer.w[r * cols..(r + 1) * cols];
-            match (gin, gout, acc.as_mut()) {
-                (Some(gin), Some(gout), Some(acc)) => {
-                    let gi = gin[r];
+            match (gamma_in, gamma_out, acc.as_mut()) {
+                (Some(gamma_in), Some(gamma_out), Some(acc)) => {
+                    let gi = gamma_in[r];
                     let mut lanes = [0.0f32; 8];
-                    let (wc, gc, ac) = (row.chunks_exact(8), gout.chunks_exact(8), acc.chunks_exact_mut(8));
+                    let (wc, gc, ac) = (row.chunks_exact(8), gamma_out.chunks_exact(8), acc.chunks_exact_mut(8));
                     let (wr, gr) = (wc.remainder(), gc.remainder());
                     for ((w8, g8), a8) in wc.zip(gc).zip(ac) {
                         for k in 0..8 {
@@ -82,15 +82,15 @@ fn sweep(
                     }
                     dots.push(dot);
                 }
-                (Some(gin), None, Some(acc)) => {
-                    let gi = gin[r];
+                (Some(gamma_in), None, Some(acc)) => {
+                    let gi = gamma_in[r];
                     for (a, &w) in acc.iter_mut().zip(row) {
                         *a += gi * pw(w);
                     }
                 }
-                (None, Some(gout), _) => {
+                (None, Some(gamma_out), _) => {
                     let mut lanes = [0.0f32; 8];
-                    let (wc, gc) = (row.chunks_exact(8), gout.chunks_exact(8));
+                    let (wc, gc) = (row.chunks_exact(8), gamma_out.chunks_exact(8));
                     let (wr, gr) = (wc.remainder(), gc.remainder());
                     for (w8, g8) in wc.zip(gc) {
                         for k in 0..8 {
@@ -108,24 +108,24 @@ fn sweep(
         }
         (acc, dots)
     });
-    let fwd = gin.map(|_| {
+    let fwd = gamma_in.map(|_| {
         let mut out = match layer.b {
             Some(b) => b.iter().map(|&x| pw(x)).collect(),
             None => vec![0.0f32; cols],
         };
         for (acc, _) in &parts {
-            for (o, a) in out.iter_mut().zip(acc.as_ref().expect("forward sweep")) {
+            for (o, a) in out.iter_mut().zip(acc.as_ref().expect("forward gamma pass")) {
                 *o += a;
             }
         }
         out
     });
-    let bwd = gout.map(|_| parts.iter().flat_map(|(_, d)| d.iter().copied()).collect());
+    let bwd = gamma_out.map(|_| parts.iter().flat_map(|(_, d)| d.iter().copied()).collect());
     (fwd, bwd)
 }
 
-/// `gamma_in` of each layer's inputs (`gin[l]`, and `gin[L]` for the outputs) and
-/// `gamma_out` of each layer's outputs (`gout[l]`), as in [`super::path_gammas`].
+/// `gamma_in` of each layer's inputs (`gamma_in[l]`, and `gamma_in[L]` for the outputs) and
+/// `gamma_out` of each layer's outputs (`gamma_out[l]`), as in [`super::path_gammas`].
 pub fn gammas(layers: &[LayerSlices], p: f64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     if p == 2.0 {
         gammas_with(layers, |x| x * x)
@@ -139,36 +139,36 @@ pub fn gammas(layers: &[LayerSlices], p: f64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) 
 
 fn gammas_with(layers: &[LayerSlices], pw: impl Fn(f32) -> f32 + Sync + Send + Copy) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let n = layers.len();
-    let mut gin: Vec<Option<Vec<f32>>> = vec![None; n + 1];
-    let mut gout: Vec<Option<Vec<f32>>> = vec![None; n];
-    gin[0] = Some(vec![1.0; layers[0].rows]);
-    gout[n - 1] = Some(vec![1.0; layers[n - 1].cols]);
+    let mut gamma_in: Vec<Option<Vec<f32>>> = vec![None; n + 1];
+    let mut gamma_out: Vec<Option<Vec<f32>>> = vec![None; n];
+    gamma_in[0] = Some(vec![1.0; layers[0].rows]);
+    gamma_out[n - 1] = Some(vec![1.0; layers[n - 1].cols]);
     // The largest layer is read once for both directions; the others once per direction.
     let k = (0..n).max_by_key(|&l| layers[l].rows * layers[l].cols).expect("layers");
     for l in 0..k {
-        gin[l + 1] = sweep(&layers[l], pw, gin[l].as_deref(), None).0;
+        gamma_in[l + 1] = gamma_pass(&layers[l], pw, gamma_in[l].as_deref(), None).0;
     }
     for l in (k + 1..n).rev() {
-        gout[l - 1] = sweep(&layers[l], pw, None, gout[l].as_deref()).1;
+        gamma_out[l - 1] = gamma_pass(&layers[l], pw, None, gamma_out[l].as_deref()).1;
     }
-    let (fwd, bwd) = sweep(
+    let (fwd, bwd) = gamma_pass(
         &layers[k],
         pw,
-        gin[k].as_deref(),
-        (k > 0).then(|| gout[k].as_deref()).flatten(),
+        gamma_in[k].as_deref(),
+        (k > 0).then(|| gamma_out[k].as_deref()).flatten(),
     );
-    gin[k + 1] = fwd;
+    gamma_in[k + 1] = fwd;
     if k > 0 {
-        gout[k - 1] = bwd;
+        gamma_out[k - 1] = bwd;
     }
     for l in k + 1..n {
-        gin[l + 1] = sweep(&layers[l], pw, gin[l].as_deref(), None).0;
+        gamma_in[l + 1] = gamma_pass(&layers[l], pw, gamma_in[l].as_deref(), None).0;
     }
     for l in (1..k).rev() {
-        gout[l - 1] = sweep(&layers[l], pw, None, gout[l].as_deref()).1;
+        gamma_out[l - 1] = gamma_pass(&layers[l], pw, None, gamma_out[l].as_deref()).1;
     }
     let done = |v: Vec<Option<Vec<f32>>>| v.into_iter().map(|g| g.expect("every gamma computed")).collect();
-    (done(gin), done(gout))
+    (done(gamma_in), done(gamma_out))
 }
 
 /// The gammas of a chain of Flex tensors, or `None` when a tensor is not contiguous `f32`.
