@@ -11,7 +11,7 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdaGrad, AdaGradConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
-use burn::tensor::ElementConversion;
+use burn::tensor::{ElementConversion, Tensor};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use std::sync::Arc;
 
@@ -153,14 +153,43 @@ impl<B: AutodiffBackend> Run<B> {
             return value;
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let model = match &mut self.opt {
+        self.model = Some(self.update(model, grads));
+        self.steps += 1;
+        value
+    }
+
+    /// [`Run::step`] with the loss left on the device (a `[1]` tensor) for callers that read it
+    /// asynchronously (the browser's GPU): the update is applied before the loss is known, so
+    /// a step whose loss turns out not finite has already spoiled the model, and the caller
+    /// marks the run diverged ([`Run::mark_diverged`]). `None` once diverged.
+    pub fn step_on_device(&mut self) -> Option<Tensor<B::InnerBackend, 1>> {
+        if self.diverged {
+            return None;
+        }
+        let (idx, _) = self.batches.next_batch();
+        let (x, y) = batch_tensors::<B>(&self.train, idx, &self.device);
+        let n = idx.len();
+        let model = self.model.take().expect("model present between steps");
+        let logits = model.forward(x.reshape([n, PIXELS]));
+        let loss = CrossEntropyLossConfig::new().init(&self.device).forward(logits, y);
+        let value = loss.clone().inner();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.update(model, grads));
+        self.steps += 1;
+        Some(value)
+    }
+
+    /// A loss read after [`Run::step_on_device`] was not finite: the run stops.
+    pub fn mark_diverged(&mut self) {
+        self.diverged = true;
+    }
+
+    fn update(&mut self, model: Mlp<B>, grads: GradientsParams) -> Mlp<B> {
+        match &mut self.opt {
             Opt::Sgd(o) => o.step(self.lr, model, grads),
             Opt::AdaGrad(o) => o.step(self.lr, model, grads),
             Opt::Path(o) => o.step(self.lr, model, grads).expect("an Mlp is a Linear chain"),
-        };
-        self.model = Some(model);
-        self.steps += 1;
-        value
+        }
     }
 
     /// Cross-entropy and error on `data` (eval mode, in chunks).
@@ -466,7 +495,7 @@ pub fn write_outputs(
             .map(|((&(_, init), name), pts)| Series {
                 name,
                 points: pts,
-                dashed: init == Init::Balanced,
+                thin: init == Init::Balanced,
             })
             .collect()
     }

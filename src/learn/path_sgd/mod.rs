@@ -16,6 +16,7 @@
 //! shape breaks) is rejected with [`PathSgdError::Unsupported`]; the activation
 //! cannot be seen from the parameters, so using another activation is the caller's error.
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod experiment;
 pub mod fused;
@@ -63,10 +64,10 @@ fn pow_two_over_p<B: Backend, const D: usize>(x: Tensor<B, D>, p: f64) -> Tensor
 
 /// `gamma_in` of each layer's input units and `gamma_out` of each layer's output units.
 pub struct PathGammas<B: Backend> {
-    /// `gin[l]`: `[in_l]` for the inputs of layer `l`; `gin[L]` are the network outputs.
-    pub gin: Vec<Tensor<B, 1>>,
-    /// `gout[l]`: `[out_l]` for the outputs of layer `l`.
-    pub gout: Vec<Tensor<B, 1>>,
+    /// `gamma_in[l]`: `[in_l]` for the inputs of layer `l`; `gamma_in[L]` are the network outputs.
+    pub gamma_in: Vec<Tensor<B, 1>>,
+    /// `gamma_out[l]`: `[out_l]` for the outputs of layer `l`.
+    pub gamma_out: Vec<Tensor<B, 1>>,
 }
 
 /// The forward and backward passes with `|w|^p` weights (batch of one, ReLU as identity).
@@ -77,34 +78,34 @@ pub fn path_gammas<B: Backend>(layers: &[LayerWeights<B>], p: f64) -> PathGammas
         .collect();
     let device = layers[0].w.device();
     let in0 = layers[0].w.dims()[0];
-    let mut gin = vec![Tensor::<B, 1>::ones([in0], &device)];
+    let mut gamma_in = vec![Tensor::<B, 1>::ones([in0], &device)];
     for (wp, bp) in &powered {
-        let prev = gin.last().expect("non-empty").clone();
+        let prev = gamma_in.last().expect("non-empty").clone();
         let out = wp.dims()[1];
         let mut next = prev.reshape([1, wp.dims()[0]]).matmul(wp.clone()).reshape([out]);
         if let Some(bp) = bp {
             next = next + bp.clone();
         }
-        gin.push(next);
+        gamma_in.push(next);
     }
     let last_out = powered.last().expect("non-empty").0.dims()[1];
-    let mut gout_rev = vec![Tensor::<B, 1>::ones([last_out], &device)];
+    let mut gamma_out_rev = vec![Tensor::<B, 1>::ones([last_out], &device)];
     for (wp, _) in powered.iter().rev() {
-        let next = gout_rev.last().expect("non-empty").clone();
+        let next = gamma_out_rev.last().expect("non-empty").clone();
         let [i, o] = wp.dims();
-        gout_rev.push(wp.clone().matmul(next.reshape([o, 1])).reshape([i]));
+        gamma_out_rev.push(wp.clone().matmul(next.reshape([o, 1])).reshape([i]));
     }
-    // gout_rev = [gout of layer L-1, gout of layer L-2 (= its outputs), ..., gout of the inputs]
-    gout_rev.pop(); // the inputs' gamma_out is not needed
-    gout_rev.reverse();
-    PathGammas { gin, gout: gout_rev }
+    // gamma_out_rev = [gamma_out of layer L-1, gamma_out of layer L-2 (= its outputs), ..., gamma_out of the inputs]
+    gamma_out_rev.pop(); // the inputs' gamma_out is not needed
+    gamma_out_rev.reverse();
+    PathGammas { gamma_in, gamma_out: gamma_out_rev }
 }
 
 /// The path norm `phi_p(w) = (sum over all input->output paths of prod |w_e|^p)^(1/p)`,
 /// where paths may also start at a bias (a constant-1 unit).
 pub fn path_norm<B: Backend>(layers: &[LayerWeights<B>], p: f64) -> f64 {
     let g = path_gammas(layers, p);
-    let total: f64 = g.gin.last().expect("outputs").clone().sum().into_scalar().elem::<f64>();
+    let total: f64 = g.gamma_in.last().expect("outputs").clone().sum().into_scalar().elem::<f64>();
     total.powf(1.0 / p)
 }
 
@@ -116,8 +117,8 @@ pub fn edge_gammas<B: Backend>(layers: &[LayerWeights<B>], p: f64) -> Vec<(Tenso
         .enumerate()
         .map(|(l, layer)| {
             let [i, o] = layer.w.dims();
-            let a = pow_two_over_p(g.gin[l].clone(), p).reshape([i, 1]);
-            let b = pow_two_over_p(g.gout[l].clone(), p);
+            let a = pow_two_over_p(g.gamma_in[l].clone(), p).reshape([i, 1]);
+            let b = pow_two_over_p(g.gamma_out[l].clone(), p);
             (a.matmul(b.clone().reshape([1, o])), b)
         })
         .collect()
@@ -202,10 +203,14 @@ pub fn linear_chain<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// Per-parameter step scales: a weight's step is `col[u] * grad[u][v] * row[v]` with
-/// `col = lr / gin^(2/p)` and `row = 1 / gout^(2/p)`; a bias's is `row_lr[v] * grad[v]`.
-enum Scale {
+/// `col = lr / gamma_in^(2/p)` and `row = 1 / gamma_out^(2/p)`; a bias's is `row_lr[v] * grad[v]`.
+/// On Flex they are CPU vectors for the fused update; on other backends tensors on the
+/// device, so a step never waits to read anything back (a GPU, the browser's WebGPU).
+enum Scale<B: Backend> {
     Weight { col: Vec<f32>, row: Vec<f32> },
     Bias(Vec<f32>),
+    WeightOnDevice { col: Tensor<B, 1>, row: Tensor<B, 1> },
+    BiasOnDevice(Tensor<B, 1>),
 }
 
 /// The Path-SGD optimizer (stateless apart from `p`).
@@ -259,30 +264,38 @@ impl PathSgd {
         };
         // The fused update only where the fused gammas worked (Flex, f32).
         let fused = fast.is_some();
-        let (gin, gout) = match fast {
-            Some(g) => g,
-            None => {
-                let g = path_gammas(&layers, self.p);
-                let read = |v: Vec<Tensor<B::InnerBackend, 1>>| -> Vec<Vec<f32>> {
-                    v.into_iter()
-                        .map(|t| t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data"))
-                        .collect()
-                };
-                (read(g.gin), read(g.gout))
-            }
-        };
         // gamma = 0 only where the gradient is 0 too. The floor keeps 1/gamma finite (so
         // 0 * 1/gamma = 0, never NaN); it only bites for gammas below 1e-15.
-        let inv = |x: f32, scale: f64| (scale / (x as f64).powf(2.0 / self.p).max(1e-15)) as f32;
         let mut scales = HashMap::new();
-        for (l, layer) in layers.iter().enumerate() {
-            let row: Vec<f32> = gout[l].iter().map(|&x| inv(x, 1.0)).collect();
-            if let Some(id) = layer.b_id {
-                scales.insert(id, Scale::Bias(row.iter().map(|&r| (r as f64 * lr) as f32).collect()));
+        match fast {
+            Some((gamma_in, gamma_out)) => {
+                let inv = |x: f32, scale: f64| (scale / (x as f64).powf(2.0 / self.p).max(1e-15)) as f32;
+                for (l, layer) in layers.iter().enumerate() {
+                    let row: Vec<f32> = gamma_out[l].iter().map(|&x| inv(x, 1.0)).collect();
+                    if let Some(id) = layer.b_id {
+                        scales.insert(id, Scale::Bias(row.iter().map(|&r| (r as f64 * lr) as f32).collect()));
+                    }
+                    if let Some(id) = layer.w_id {
+                        let col = gamma_in[l].iter().map(|&x| inv(x, lr)).collect();
+                        scales.insert(id, Scale::Weight { col, row });
+                    }
+                }
             }
-            if let Some(id) = layer.w_id {
-                let col = gin[l].iter().map(|&x| inv(x, lr)).collect();
-                scales.insert(id, Scale::Weight { col, row });
+            None => {
+                let g = path_gammas(&layers, self.p);
+                let inv = |x: Tensor<B::InnerBackend, 1>, scale: f64| {
+                    x.powf_scalar(2.0 / self.p).clamp(1e-15, f32::MAX).recip().mul_scalar(scale)
+                };
+                for (l, layer) in layers.iter().enumerate() {
+                    let row = inv(g.gamma_out[l].clone(), 1.0);
+                    if let Some(id) = layer.b_id {
+                        scales.insert(id, Scale::BiasOnDevice(row.clone().mul_scalar(lr)));
+                    }
+                    if let Some(id) = layer.w_id {
+                        let col = inv(g.gamma_in[l].clone(), lr);
+                        scales.insert(id, Scale::WeightOnDevice { col, row });
+                    }
+                }
             }
         }
         // The chain holds clones of the weights: drop it so the update can work in place.
@@ -298,10 +311,35 @@ impl PathSgd {
 }
 
 struct PathMapper<B: AutodiffBackend> {
-    scales: HashMap<ParamId, Scale>,
+    scales: HashMap<ParamId, Scale<B::InnerBackend>>,
     grads: GradientsParams,
     fused: bool,
     _b: std::marker::PhantomData<B>,
+}
+
+impl<B: AutodiffBackend> PathMapper<B> {
+    /// `w - col[u] * grad[u][v] * row[v]` from CPU scales: the fused loop where it applies,
+    /// else tensor ops on uploaded copies.
+    fn cpu_update<const D: usize>(
+        &self,
+        w: Tensor<B::InnerBackend, D>,
+        grad: Tensor<B::InnerBackend, D>,
+        col: &[f32],
+        row: &[f32],
+    ) -> Tensor<B::InnerBackend, D> {
+        let updated = match self.fused {
+            true => fused::update(w, grad, col, row),
+            false => Err((w, grad)),
+        };
+        updated.unwrap_or_else(|(w, grad)| {
+            let device = w.device();
+            let shape = grad.shape();
+            let (i, o) = (col.len(), row.len());
+            let c = Tensor::<B::InnerBackend, 1>::from_floats(col, &device).reshape([i, 1]);
+            let r = Tensor::<B::InnerBackend, 1>::from_floats(row, &device).reshape([1, o]);
+            w - (grad.reshape([i, o]) * c.matmul(r)).reshape(shape)
+        })
+    }
 }
 
 impl<B: AutodiffBackend> ModuleMapper<B> for PathMapper<B> {
@@ -311,24 +349,19 @@ impl<B: AutodiffBackend> ModuleMapper<B> for PathMapper<B> {
         let tensor = match (grad, self.scales.get(&id)) {
             (Some(grad), Some(scale)) => {
                 let require_grad = tensor.is_require_grad();
-                let (col, row): (&[f32], &[f32]) = match scale {
-                    Scale::Weight { col, row } => (col, row),
-                    Scale::Bias(row) => (&[1.0], row),
-                };
                 let inner = tensor.inner();
-                let updated = match self.fused {
-                    true => fused::update(inner, grad, col, row),
-                    false => Err((inner, grad)),
-                };
-                let updated = updated.unwrap_or_else(|(w, grad)| {
-                    let device = w.device();
-                    let shape = grad.shape();
-                    let (i, o) = (col.len(), row.len());
-                    let c = Tensor::<B::InnerBackend, 1>::from_floats(col, &device).reshape([i, 1]);
-                    let r = Tensor::<B::InnerBackend, 1>::from_floats(row, &device).reshape([1, o]);
+                let shape = grad.shape();
+                let step = |grad: Tensor<B::InnerBackend, D>, col: Tensor<B::InnerBackend, 1>, row: Tensor<B::InnerBackend, 1>| {
+                    let (i, o) = (col.dims()[0], row.dims()[0]);
                     // The outer product as a K = 1 matmul, then one multiply.
-                    w - (grad.reshape([i, o]) * c.matmul(r)).reshape(shape)
-                });
+                    (grad.reshape([i, o]) * col.reshape([i, 1]).matmul(row.reshape([1, o]))).reshape(shape.clone())
+                };
+                let updated = match scale {
+                    Scale::WeightOnDevice { col, row } => inner - step(grad, col.clone(), row.clone()),
+                    Scale::BiasOnDevice(row) => inner - grad * row.clone().reshape(shape.clone()),
+                    Scale::Weight { col, row } => self.cpu_update(inner, grad, col, row),
+                    Scale::Bias(row) => self.cpu_update(inner, grad, &[1.0], row),
+                };
                 let t = Tensor::from_inner(updated);
                 if require_grad { t.require_grad() } else { t }
             }
