@@ -1,10 +1,12 @@
-//! burn's wgpu backend (`--backend wgpu`, cargo feature `gpu`, native only): a device of its
-//! own for the command line, or an existing wgpu device (the app shares Bevy's).
+//! burn's wgpu backend (`--backend wgpu`, cargo feature `gpu`): a device of its own for the
+//! command line, or an existing wgpu device (the app's: on the renderer's adapter, or Bevy's
+//! own device; in the browser always Bevy's, the page's WebGPU device).
 //!
 //! A software adapter (Mesa's lavapipe, "llvmpipe") is refused unless the caller allows it:
 //! it runs the kernels on the CPU, far slower than Flex. `SHOAL_WGPU_SOFTWARE=1` allows it
 //! (functional checks on machines without a GPU).
 
+#[cfg(not(target_arch = "wasm32"))]
 use anyhow::Context as _;
 pub use burn_wgpu::WgpuDevice;
 use burn_wgpu::{RuntimeOptions, WgpuSetup, init_device};
@@ -18,6 +20,7 @@ pub type GpuAutodiff = burn::backend::Autodiff<Gpu>;
 pub const ALLOW_SOFTWARE_ENV: &str = "SHOAL_WGPU_SOFTWARE";
 
 /// Whether `SHOAL_WGPU_SOFTWARE=1` is set.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn software_allowed_by_env() -> bool {
     std::env::var(ALLOW_SOFTWARE_ENV).is_ok_and(|v| v == "1")
 }
@@ -107,6 +110,7 @@ pub fn share_device(
 /// A wgpu device of burn's own (the command line): the high-performance adapter of the
 /// platform's primary graphics API. A clear error when there is none, or when it is a
 /// software renderer and `allow_software` is false.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn standalone_device(allow_software: bool) -> anyhow::Result<(WgpuDevice, AdapterSummary)> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
         backends: wgpu::Backends::PRIMARY,
@@ -126,6 +130,7 @@ pub fn standalone_device(allow_software: bool) -> anyhow::Result<(WgpuDevice, Ad
 
 /// A wgpu device of burn's own on `adapter` (which may also serve a renderer: a second
 /// device, with its own queue).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn device_on(
     adapter: &wgpu::Adapter,
     instance: wgpu::Instance,
@@ -149,4 +154,41 @@ pub fn device_on(
     }))
     .with_context(|| format!("cannot open the graphics adapter {summary}"))?;
     Ok((share_device(instance, adapter.clone(), device, queue), summary))
+}
+
+/// A WebGPU device of burn's own in the browser (the page draws with WebGL2; this device only
+/// trains). A clear error when the browser offers no WebGPU adapter.
+#[cfg(target_arch = "wasm32")]
+pub async fn browser_device() -> anyhow::Result<(WgpuDevice, AdapterSummary)> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::BROWSER_WEBGPU,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    let adapter = instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("this browser offers no WebGPU ({e})"))?;
+    let summary = AdapterSummary::of(&adapter.get_info());
+    anyhow::ensure!(
+        summary.api == wgpu::Backend::BrowserWebGpu,
+        "this browser offers no WebGPU (only {:?})",
+        summary.api
+    );
+    let features =
+        adapter.features() - (wgpu::Features::MAPPABLE_PRIMARY_BUFFERS | wgpu::Features::all_experimental_mask());
+    let (device, queue) = adapter
+        .request_device(&wgpu::DeviceDescriptor {
+            label: Some("shoal training"),
+            required_features: features,
+            required_limits: adapter.limits(),
+            memory_hints: wgpu::MemoryHints::MemoryUsage,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the browser's WebGPU device: {e}"))?;
+    Ok((share_device(instance, adapter, device, queue), summary))
 }

@@ -3,9 +3,10 @@
 
 use crate::learn::CpuAutodiff;
 use crate::learn::basics::{Basics, Method};
-use crate::learn::data::{Digits, PIXELS, Split};
+use crate::learn::data::{Digits, PIXELS};
 use crate::learn::dcgan::{DcganConfig, Trainer as Gan};
 use crate::learn::path_sgd::experiment::{Algo, Init, Run, initial_net};
+use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 use std::sync::Arc;
 
@@ -48,6 +49,45 @@ pub trait Job: Send + 'static {
     /// A picture of the initial state, if the job makes pictures.
     fn image(&self) -> Option<(Vec<u8>, u32, u32)> {
         None
+    }
+    /// One step whose numbers may still be on a device. A job training on the browser's GPU
+    /// (which has no synchronous read) leaves them there and returns [`Deferred::Reading`];
+    /// every other job steps and reads at once.
+    fn step_deferred(&mut self) -> Deferred {
+        Deferred::Ready(self.step())
+    }
+    /// Called with a [`Deferred::Reading`] step's report once it is read, before the app sees
+    /// it: the job updates its own state from the numbers (smoothing, divergence).
+    fn finish_deferred(&mut self, _report: &mut Report) {}
+}
+
+/// A step's report, or the read that will give it.
+pub enum Deferred {
+    Ready(Report),
+    /// Reads the step's numbers (and picture) from the device; owns what it reads, so it
+    /// outlives the borrow of the job. Hand its output to [`Job::finish_deferred`].
+    Reading(std::pin::Pin<Box<dyn std::future::Future<Output = Report>>>),
+}
+
+/// A job cannot be built yet because something it needs is still on its way (the browser's
+/// download of the digits, its GPU device). The app shows `what` and builds the job again on a
+/// later frame; it is not an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}")]
+pub struct NotReady {
+    pub what: &'static str,
+}
+
+/// The live jobs' training digits: [`NotReady`] while the browser still fetches them, an
+/// error if that failed.
+fn live_digits() -> anyhow::Result<Arc<Digits>> {
+    match crate::learn::data::live_train() {
+        Some(Ok(d)) => Ok(d),
+        Some(Err(why)) => Err(anyhow::anyhow!("cannot load the MNIST digits: {why}")),
+        None => Err(NotReady {
+            what: "loading the MNIST digits…",
+        }
+        .into()),
     }
 }
 
@@ -105,6 +145,9 @@ pub struct PathSgdJob<B: AutodiffBackend = CpuAutodiff> {
     runs: Vec<Run<B>>,
     smooth: Vec<f64>,
     step: u64,
+    device: B::Device,
+    /// Losses are read asynchronously ([`Job::step_deferred`]): the browser's GPU.
+    read_async: bool,
 }
 
 /// Learning rates of the live demo (chosen by `shoal path-sgd` on the bundled data).
@@ -120,7 +163,7 @@ impl PathSgdJob {
 impl<B: AutodiffBackend> PathSgdJob<B> {
     /// On `dev` of backend `B`.
     pub fn on(hidden: usize, batch: usize, p: f64, seed: u64, dev: B::Device) -> anyhow::Result<Self> {
-        let data = Arc::new(Digits::bundled(Split::Train));
+        let data = live_digits()?;
         let sizes = [PIXELS, hidden, hidden, 10];
         let mut runs = Vec::new();
         for (algo, lr) in LIVE_LRS {
@@ -141,7 +184,36 @@ impl<B: AutodiffBackend> PathSgdJob<B> {
             smooth: vec![f64::NAN; runs.len()],
             runs,
             step: 0,
+            device: dev,
+            read_async: false,
         })
+    }
+
+    /// Steps leave their losses on the device, read asynchronously ([`Job::step_deferred`]):
+    /// for the browser's GPU, which has no synchronous read.
+    pub fn reading_async(mut self) -> Self {
+        self.read_async = true;
+        self
+    }
+
+    /// The report for one step's raw losses (one per run; NaN for a diverged run): smoothed.
+    fn report(&mut self, losses: &[f64]) -> Report {
+        let mut values = Vec::new();
+        for ((run, &loss), s) in self.runs.iter().zip(losses).zip(&mut self.smooth) {
+            *s = if s.is_nan() || !loss.is_finite() {
+                loss
+            } else {
+                0.9 * *s + 0.1 * loss
+            };
+            values.push((run.algo.name(), *s));
+        }
+        Report {
+            step: self.step,
+            values,
+            image: None,
+            diverged: self.runs.iter().all(|r| r.diverged),
+            finished: false,
+        }
     }
 }
 
@@ -154,25 +226,53 @@ impl<B: AutodiffBackend> Job for PathSgdJob<B> {
     }
     fn step(&mut self) -> Report {
         self.step += 1;
-        let mut values = Vec::new();
-        for (k, run) in self.runs.iter_mut().enumerate() {
-            let loss = run.step();
-            let s = &mut self.smooth[k];
-            *s = if s.is_nan() || !loss.is_finite() {
-                loss
-            } else {
-                0.9 * *s + 0.1 * loss
+        let losses: Vec<f64> = self.runs.iter_mut().map(|r| r.step()).collect();
+        self.report(&losses)
+    }
+    fn step_deferred(&mut self) -> Deferred {
+        if !self.read_async {
+            return Deferred::Ready(self.step());
+        }
+        self.step += 1;
+        let dev = self.device.clone();
+        let losses: Vec<Tensor<B::InnerBackend, 1>> = self
+            .runs
+            .iter_mut()
+            .map(|r| r.step_on_device().unwrap_or_else(|| Tensor::from_floats([f32::NAN], &dev)))
+            .collect();
+        let names: Vec<&'static str> = self.runs.iter().map(|r| r.algo.name()).collect();
+        let step = self.step;
+        let losses = Tensor::cat(losses, 0);
+        Deferred::Reading(Box::pin(async move {
+            // A failed read counts as a non-finite loss: the runs stop.
+            let read = match losses.into_data_async().await {
+                Ok(d) => d.convert::<f32>().to_vec::<f32>().unwrap_or_default(),
+                Err(_) => Vec::new(),
             };
-            values.push((run.algo.name(), *s));
+            let values = names
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| (n, read.get(k).map_or(f64::NAN, |&v| v as f64)))
+                .collect();
+            Report {
+                step,
+                values,
+                ..Report::default()
+            }
+        }))
+    }
+    fn finish_deferred(&mut self, report: &mut Report) {
+        let losses: Vec<f64> = report.values.iter().map(|&(_, v)| v).collect();
+        for (run, loss) in self.runs.iter_mut().zip(&losses) {
+            if !loss.is_finite() {
+                run.mark_diverged();
+            }
         }
-        let diverged = self.runs.iter().all(|r| r.diverged);
-        Report {
-            step: self.step,
-            values,
-            image: None,
-            diverged,
-            finished: false,
-        }
+        let step = report.step;
+        *report = Report {
+            step,
+            ..self.report(&losses)
+        };
     }
     fn command(&mut self, cmd: &Command) {
         match *cmd {
@@ -197,6 +297,8 @@ impl<B: AutodiffBackend> Job for PathSgdJob<B> {
 pub struct DcganJob<B: AutodiffBackend = CpuAutodiff> {
     gan: Gan<B>,
     grid_every: u64,
+    /// Numbers and pictures are read asynchronously ([`Job::step_deferred`]): the browser's GPU.
+    read_async: bool,
 }
 
 impl DcganJob {
@@ -209,11 +311,42 @@ impl DcganJob {
 impl<B: AutodiffBackend> DcganJob<B> {
     /// On `dev` of backend `B`.
     pub fn on(cfg: DcganConfig, grid_every: u64, dev: B::Device) -> anyhow::Result<Self> {
-        let data = Arc::new(Digits::bundled(Split::Train));
+        let data = live_digits()?;
         Ok(Self {
             gan: Gan::new(cfg, data, dev)?,
             grid_every: grid_every.max(1),
+            read_async: false,
         })
+    }
+
+    /// Steps leave their numbers and pictures on the device, read asynchronously
+    /// ([`Job::step_deferred`]): for the browser's GPU, which has no synchronous read. The
+    /// first picture then comes with the first step.
+    pub fn reading_async(mut self) -> Self {
+        self.read_async = true;
+        self
+    }
+
+    fn picture_due(&self) -> bool {
+        let step = self.gan.iteration;
+        step % self.grid_every == 0 || step == 1
+    }
+}
+
+const DCGAN_SERIES: [&str; 4] = ["G loss", "D loss", "D(x)", "D(G(z))"];
+
+fn dcgan_report(step: u64, r: &crate::learn::dcgan::IterReport, image: Option<(Vec<u8>, u32, u32)>) -> Report {
+    let values: Vec<_> = DCGAN_SERIES
+        .into_iter()
+        .zip([r.g_loss, r.d_loss, r.d_real, r.d_fake])
+        .map(|(n, v)| (n, v as f64))
+        .collect();
+    Report {
+        step,
+        diverged: !finite(&values),
+        finished: false,
+        values,
+        image,
     }
 }
 
@@ -222,31 +355,43 @@ impl<B: AutodiffBackend> Job for DcganJob<B> {
         "DCGAN"
     }
     fn series(&self) -> Vec<&'static str> {
-        vec!["G loss", "D loss", "D(x)", "D(G(z))"]
+        DCGAN_SERIES.to_vec()
     }
     fn log_scale(&self) -> bool {
         false
     }
     fn image(&self) -> Option<(Vec<u8>, u32, u32)> {
-        Some(self.gan.fixed_grid())
+        (!self.read_async).then(|| self.gan.fixed_grid())
     }
     fn step(&mut self) -> Report {
         let r = self.gan.step();
-        let values = vec![
-            ("G loss", r.g_loss as f64),
-            ("D loss", r.d_loss as f64),
-            ("D(x)", r.d_real as f64),
-            ("D(G(z))", r.d_fake as f64),
-        ];
-        let step = self.gan.iteration;
-        let image = (step % self.grid_every == 0 || step == 1).then(|| self.gan.fixed_grid());
-        Report {
-            step,
-            diverged: !finite(&values),
-            finished: false,
-            values,
-            image,
+        let image = self.picture_due().then(|| self.gan.fixed_grid());
+        dcgan_report(self.gan.iteration, &r, image)
+    }
+    fn step_deferred(&mut self) -> Deferred {
+        if !self.read_async {
+            return Deferred::Ready(self.step());
         }
+        let (values, epoch_done) = self.gan.step_on_device();
+        let images = self.picture_due().then(|| self.gan.fixed_images_on_device());
+        let step = self.gan.iteration;
+        Deferred::Reading(Box::pin(async move {
+            let read = match values.into_data_async().await {
+                Ok(d) => d.convert::<f32>().to_vec::<f32>().unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            // A failed read shows as non-finite numbers: the job stops.
+            let read: Vec<f32> = (0..4).map(|k| read.get(k).copied().unwrap_or(f32::NAN)).collect();
+            let image = match images {
+                Some(t) => t
+                    .into_data_async()
+                    .await
+                    .ok()
+                    .map(|d| crate::learn::dcgan::tile(&crate::learn::dcgan::image_bytes(d), 8, 8)),
+                None => None,
+            };
+            dcgan_report(step, &crate::learn::dcgan::IterReport::from_values(&read, epoch_done), image)
+        }))
     }
 }
 

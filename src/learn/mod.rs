@@ -10,7 +10,7 @@ pub type CpuAutodiff = burn::backend::Autodiff<Cpu>;
 pub mod basics;
 pub mod dcgan;
 pub(crate) mod flex;
-#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+#[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod live;
 pub mod metrics;

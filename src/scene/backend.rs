@@ -5,8 +5,10 @@
 //! [`GpuDeviceChoice`]). Without a usable GPU (no renderer, a software adapter such as lavapipe,
 //! or a graphics API without compute) they train on the CPU (burn Flex) and the app says why.
 
+use crate::learn::live::NotReady;
 use bevy::prelude::*;
 use std::sync::{Arc, Condvar, Mutex};
+#[cfg(not(target_arch = "wasm32"))]
 use std::time::Duration;
 
 /// Which backend the app was asked to train on.
@@ -71,7 +73,7 @@ impl std::str::FromStr for GpuDeviceChoice {
 #[derive(Clone, Debug)]
 pub enum TrainDevice {
     Cpu,
-    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    #[cfg(feature = "gpu")]
     Gpu(crate::learn::gpu::WgpuDevice),
 }
 
@@ -112,6 +114,7 @@ impl BackendState {
 pub struct SharedBackend(Arc<(Mutex<Option<BackendState>>, Condvar)>);
 
 /// How long a job waits for the renderer before it trains on the CPU.
+#[cfg(not(target_arch = "wasm32"))]
 const WAIT_FOR_RENDERER: Duration = Duration::from_secs(60);
 
 impl SharedBackend {
@@ -139,7 +142,24 @@ impl SharedBackend {
         self.0.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The state for a job being built: on native, waiting for it if needed (at most
+    /// [`WAIT_FOR_RENDERER`], then the CPU); in the browser, where the page's one thread must
+    /// never block (and has no clock for a timed wait), [`NotReady`] until it is known,
+    /// and the job is built on a later frame.
+    pub fn for_job(&self) -> Result<BackendState, NotReady> {
+        if let Some(state) = self.get() {
+            return Ok(state);
+        }
+        #[cfg(target_arch = "wasm32")]
+        return Err(NotReady {
+            what: "waiting for the GPU device…",
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        Ok(self.wait())
+    }
+
     /// The state, waiting for it if needed (at most [`WAIT_FOR_RENDERER`], then the CPU).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn wait(&self) -> BackendState {
         let (slot, cv) = &*self.0;
         let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
@@ -252,5 +272,32 @@ fn renderer_device(app: &App, allow_software: bool, choice: GpuDeviceChoice) -> 
 
 #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
 fn renderer_device(_app: &App, _allow_software: bool, _choice: GpuDeviceChoice) -> BackendState {
-    BackendState::cpu_because("this build has no GPU training (cargo feature `gpu`, native only)".into())
+    BackendState::cpu_because("this build has no GPU training (cargo feature `gpu`)".into())
+}
+
+/// In the browser: the trainings' backend is pending while a WebGPU device of their own is
+/// requested (asynchronously; the page draws with WebGL2 meanwhile), then that device, or the
+/// CPU with the reason (no WebGPU in this browser).
+#[cfg(target_arch = "wasm32")]
+pub fn start_browser_gpu(app: &mut App) {
+    let backend = SharedBackend::pending();
+    app.insert_resource(backend.clone());
+    wasm_bindgen_futures::spawn_local(async move {
+        #[cfg(feature = "gpu")]
+        let state = match crate::learn::gpu::browser_device().await {
+            Ok((dev, adapter)) => BackendState {
+                device: TrainDevice::Gpu(dev),
+                label: format!("GPU {adapter} (WebGPU, burn wgpu)"),
+                fallback: None,
+            },
+            Err(e) => BackendState::cpu_because(format!("{e:#}")),
+        };
+        #[cfg(not(feature = "gpu"))]
+        let state = BackendState::cpu_because("this build has no GPU training (cargo feature `gpu`)".into());
+        match &state.fallback {
+            Some(why) => warn!("training on the CPU (burn Flex): {why}"),
+            None => info!("training on {}", state.label),
+        }
+        backend.set(state);
+    });
 }

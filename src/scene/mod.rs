@@ -4,6 +4,7 @@ pub mod backend;
 pub mod capture;
 pub mod controls;
 pub mod diagnostics;
+pub mod fonts;
 pub mod record;
 pub mod tank;
 pub mod train_ui;
@@ -59,11 +60,15 @@ impl JobKind {
             JobKind::PathSgd => std::sync::Arc::new(move || {
                 let s = get();
                 let (h, b, p) = (s.path_sgd_hidden, s.path_sgd_batch, s.path_sgd_p);
-                Ok(match backend.wait().device {
+                Ok(match backend.for_job()?.device {
                     TrainDevice::Cpu => Box::new(PathSgdJob::new(h, b, p, 1)?) as Box<dyn Job>,
-                    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+                    #[cfg(feature = "gpu")]
                     TrainDevice::Gpu(dev) => {
-                        Box::new(PathSgdJob::<crate::learn::gpu::GpuAutodiff>::on(h, b, p, 1, dev)?) as Box<dyn Job>
+                        let job = PathSgdJob::<crate::learn::gpu::GpuAutodiff>::on(h, b, p, 1, dev)?;
+                        // The browser's GPU has no synchronous read.
+                        #[cfg(target_arch = "wasm32")]
+                        let job = job.reading_async();
+                        Box::new(job) as Box<dyn Job>
                     }
                 })
             }),
@@ -75,11 +80,14 @@ impl JobKind {
                     ..Default::default()
                 };
                 let every = s.dcgan_grid_every;
-                Ok(match backend.wait().device {
+                Ok(match backend.for_job()?.device {
                     TrainDevice::Cpu => Box::new(DcganJob::new(cfg, every)?) as Box<dyn Job>,
-                    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+                    #[cfg(feature = "gpu")]
                     TrainDevice::Gpu(dev) => {
-                        Box::new(DcganJob::<crate::learn::gpu::GpuAutodiff>::on(cfg, every, dev)?) as Box<dyn Job>
+                        let job = DcganJob::<crate::learn::gpu::GpuAutodiff>::on(cfg, every, dev)?;
+                        #[cfg(target_arch = "wasm32")]
+                        let job = job.reading_async();
+                        Box::new(job) as Box<dyn Job>
                     }
                 })
             }),
@@ -154,7 +162,12 @@ impl Default for AppOptions {
             autostart: false,
             diagnostics: None,
             seconds: None,
-            backend: backend::BackendChoice::Flex,
+            // The browser trains on its WebGPU device where it has one (else on the CPU).
+            backend: if cfg!(all(target_arch = "wasm32", feature = "gpu")) {
+                backend::BackendChoice::Wgpu
+            } else {
+                backend::BackendChoice::Flex
+            },
             gpu_device: backend::GpuDeviceChoice::Own,
             headless: false,
         }
@@ -166,7 +179,10 @@ pub fn build_app(opts: &AppOptions) -> App {
     let mut app = if opts.headless { headless_app() } else { windowed_app() };
     if opts.backend == backend::BackendChoice::Wgpu {
         // After DefaultPlugins: its `finish` runs once the renderer's device exists.
+        #[cfg(not(target_arch = "wasm32"))]
         app.add_plugins(backend::GpuTrainingPlugin::from_env(opts.gpu_device));
+        #[cfg(target_arch = "wasm32")]
+        backend::start_browser_gpu(&mut app);
     }
     add_tank(&mut app, opts);
     app.add_systems(First, cap_catch_up);
@@ -174,6 +190,7 @@ pub fn build_app(opts: &AppOptions) -> App {
     app.add_plugins((
         FrameTimeDiagnosticsPlugin::default(),
         EguiPlugin::default(),
+        fonts::UiFontsPlugin,
         controls::ControlsPlugin,
         train_ui::TrainUiPlugin,
     ));

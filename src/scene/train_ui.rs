@@ -174,6 +174,12 @@ fn job_panel(
     if let Some(e) = &job.error {
         ui.colored_label(egui::Color32::from_rgb(255, 120, 100), e);
     }
+    if let Some(w) = &job.waiting {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(w);
+        });
+    }
     if job.name == "Path-SGD" {
         ui.horizontal(|ui| {
             ui.label("Rescale hidden layer");

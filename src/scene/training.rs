@@ -3,9 +3,10 @@
 //! ask for it); a system drains the reports each frame into loss histories and images.
 //! The frame never waits for a training step.
 
-use crate::learn::live::{Command, Job, Report};
+use crate::learn::live::{Command, Deferred, Job, NotReady, Report};
 use bevy::asset::RenderAssetUsages;
 use bevy::image::ImageSampler;
+use bevy::platform::cell::SyncCell;
 use bevy::platform::time::Instant;
 use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
@@ -57,6 +58,9 @@ enum Driver {
         /// single step is longer than the budget (a DCGAN step in the browser) trains at most
         /// [`INLINE_SHARE`] of the time, and the frames between its steps stay smooth.
         rest_until: Option<Instant>,
+        /// A step whose numbers are being read from the device (the browser's GPU): the job
+        /// steps again once they are in.
+        reading: Option<bevy::tasks::Task<Report>>,
     },
 }
 
@@ -82,10 +86,13 @@ pub struct JobState {
     pub last_image: Option<(Vec<u8>, u32, u32)>,
     pub image: Option<Handle<Image>>,
     pub error: Option<String>,
+    /// The job is not built yet because what it needs is still on its way (e.g. the browser's
+    /// download of the digits): what it waits for.
+    pub waiting: Option<String>,
     /// Increases whenever the image changes.
     pub image_version: u64,
-    /// Behind a mutex only so the resource is `Sync`; always reached through `&mut self`.
-    driver: std::sync::Mutex<Driver>,
+    /// How it steps; a `SyncCell` (reached only through `&mut self`) keeps the resource `Sync`.
+    driver: SyncCell<Driver>,
 }
 
 impl JobState {
@@ -104,8 +111,9 @@ impl JobState {
             last_image: None,
             image: None,
             error: None,
+            waiting: None,
             image_version: 0,
-            driver: std::sync::Mutex::new(driver),
+            driver: SyncCell::new(driver),
         }
     }
 
@@ -130,7 +138,7 @@ impl JobState {
     /// Stops a worker thread and waits for it (at most one training step). Idempotent; a
     /// no-op for jobs stepped on the main thread.
     pub fn shutdown(&mut self) {
-        if let Driver::Thread { tx, handle, .. } = self.driver.get_mut().unwrap_or_else(|e| e.into_inner())
+        if let Driver::Thread { tx, handle, .. } = self.driver.get()
             && let Some(h) = handle.take()
         {
             let _ = tx.send(Ctl::Quit);
@@ -149,6 +157,7 @@ impl JobState {
                 per_frame: None,
                 acc: 0.0,
                 rest_until: None,
+                reading: None,
             },
         )
     }
@@ -163,6 +172,7 @@ impl JobState {
             per_frame: Some(per_frame),
             acc: 0.0,
             rest_until: None,
+            reading: None,
         };
         Self::new(name, driver)
     }
@@ -186,7 +196,7 @@ impl JobState {
         } else if let Some(s) = self.since.take() {
             self.elapsed += s.elapsed();
         }
-        if let Driver::Thread { tx, .. } = self.driver.get_mut().unwrap_or_else(|e| e.into_inner()) {
+        if let Driver::Thread { tx, .. } = self.driver.get() {
             let _ = tx.send(Ctl::Run(run));
         }
     }
@@ -196,16 +206,19 @@ impl JobState {
         self.set_running(false);
         self.history.iter_mut().for_each(Vec::clear);
         (self.steps, self.elapsed, self.diverged, self.finished, self.error) = (0, Duration::ZERO, false, false, None);
-        match self.driver.get_mut().unwrap_or_else(|e| e.into_inner()) {
+        match self.driver.get() {
             Driver::Thread { tx, .. } => {
                 let _ = tx.send(Ctl::Reset);
             }
-            Driver::Inline { job, .. } => *job = None,
+            Driver::Inline { job, reading, .. } => {
+                *job = None;
+                *reading = None;
+            }
         }
     }
 
     pub fn command(&mut self, cmd: Command) {
-        match self.driver.get_mut().unwrap_or_else(|e| e.into_inner()) {
+        match self.driver.get() {
             Driver::Thread { tx, .. } => {
                 let _ = tx.send(Ctl::Cmd(cmd));
             }
@@ -252,7 +265,7 @@ impl JobState {
 
     /// Drains reports (threaded) or steps within the frame budget (inline).
     fn poll(&mut self) {
-        match self.driver.get_mut().unwrap_or_else(|e| e.into_inner()) {
+        match self.driver.get() {
             Driver::Thread { rx, .. } => {
                 let mut msgs = Vec::new();
                 loop {
@@ -287,14 +300,26 @@ impl JobState {
                 per_frame,
                 acc,
                 rest_until,
+                reading,
             } => {
                 let budget = *budget;
                 let mut ready = None;
                 if job.is_none() {
+                    // A job that could not be built stays so until Reset.
+                    if self.error.is_some() {
+                        return;
+                    }
                     match factory() {
                         Ok(j) => {
+                            self.waiting = None;
                             ready = Some((j.series(), j.log_scale(), j.image()));
                             *job = Some(j);
+                        }
+                        // Something it needs is still on its way: say what, and build it
+                        // on a later frame.
+                        Err(e) if e.is::<NotReady>() => {
+                            self.waiting = Some(e.to_string());
+                            return;
                         }
                         Err(e) => {
                             self.error = Some(e.to_string());
@@ -303,8 +328,19 @@ impl JobState {
                     }
                 }
                 let mut reports = Vec::new();
-                let resting = rest_until.is_some_and(|t| Instant::now() < t);
-                if let (true, false, Some(j)) = (self.running, resting, job.as_mut()) {
+                // A step read from the device: its report once the numbers are in.
+                if let Some(task) = reading.as_mut()
+                    && let Some(mut r) = bevy::tasks::futures::check_ready(task)
+                {
+                    *reading = None;
+                    if let Some(j) = job.as_mut() {
+                        j.finish_deferred(&mut r);
+                    }
+                    reports.push(r);
+                }
+                let resting = rest_until.is_some_and(|t| Instant::now() < t) || reading.is_some();
+                let stopped = reports.iter().any(|r| r.diverged || r.finished);
+                if let (true, false, false, Some(j)) = (self.running, resting, stopped, job.as_mut()) {
                     // A fixed count per frame (whole steps of the running total), or at least
                     // one step and then as many as fit the time budget.
                     let quota = per_frame.map(|n| {
@@ -318,7 +354,21 @@ impl JobState {
                         if quota.is_some_and(|k| reports.len() >= k) {
                             break;
                         }
-                        let r = j.step();
+                        let r = match j.step_deferred() {
+                            Deferred::Ready(r) => r,
+                            // In the browser the read resolves on a later frame.
+                            #[cfg(target_arch = "wasm32")]
+                            Deferred::Reading(read) => {
+                                *reading = Some(bevy::tasks::AsyncComputeTaskPool::get().spawn(read));
+                                break;
+                            }
+                            #[cfg(not(target_arch = "wasm32"))]
+                            Deferred::Reading(read) => {
+                                let mut r = bevy::tasks::block_on(read);
+                                j.finish_deferred(&mut r);
+                                r
+                            }
+                        };
                         let stop = r.diverged || r.finished;
                         reports.push(r);
                         if stop || (quota.is_none() && start.elapsed() >= budget) {

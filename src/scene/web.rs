@@ -14,14 +14,13 @@ pub const CANVAS: &str = "#shoal";
 /// Training time per frame in the browser (the rest of the frame draws the tank).
 pub const TRAIN_BUDGET: Duration = Duration::from_millis(8);
 
-/// Most fish the page accepts (`?fish=`).
-pub const MAX_WEB_FISH: usize = 50_000;
 
 /// App options from a query string such as `?fish=500&seed=3&train=basics,dcgan&autostart=1`.
 ///
 /// Keys: `fish`, `seed`, `train` (comma list of `basics`, `path-sgd`, `dcgan`, or `none`),
 /// `autostart` (`1`/`true`/`0`/`false`), `diagnostics` (frame-time lines in the console),
-/// `seconds` (stop after this long). Bad values are reported, never half applied: any error
+/// `seconds` (stop after this long), `backend` (`wgpu`: the browser's GPU through WebGPU where
+/// it has it, the default; `flex`: the CPU). Bad values are reported, never half applied: any error
 /// gives `Err` with every problem found.
 pub fn options_from_query(query: &str) -> Result<AppOptions, String> {
     let mut opts = AppOptions::default();
@@ -36,12 +35,13 @@ pub fn options_from_query(query: &str) -> Result<AppOptions, String> {
         };
         let result: Result<(), String> = match key {
             "fish" => match value.parse::<usize>() {
-                Ok(n) if n <= MAX_WEB_FISH => {
+                Ok(n) if n <= crate::boids::MAX_FISH => {
                     opts.fish = n;
                     Ok(())
                 }
                 _ => Err(format!(
-                    "fish must be a whole number up to {MAX_WEB_FISH}, got '{value}'"
+                    "fish must be a whole number up to {}, got '{value}'",
+                    crate::boids::MAX_FISH
                 )),
             },
             "seed" => value
@@ -66,8 +66,9 @@ pub fn options_from_query(query: &str) -> Result<AppOptions, String> {
                 }
                 _ => Err(format!("seconds must be a positive number, got '{value}'")),
             },
+            "backend" => value.parse().map(|b| opts.backend = b),
             _ => Err(format!(
-                "unknown option '{key}' (use fish, seed, train, autostart, diagnostics, seconds)"
+                "unknown option '{key}' (use fish, seed, train, autostart, diagnostics, seconds, backend)"
             )),
         };
         if let Err(e) = result {
@@ -97,11 +98,14 @@ pub fn print_error(line: &str) {
     eprintln!("{line}");
 }
 
-/// The browser app: options from the page address, then the same app as native. A bad
-/// query is reported in the console and the tank starts with the defaults.
+/// The files the page fetches after start, relative to the page (`scripts/build-web` copies
+/// them into `dist/`): the live trainings' digits, the same bytes the native binary bundles.
+pub const DIGIT_FILES: [&str; 2] = ["mnist/train-images-idx3-ubyte.gz", "mnist/train-labels-idx1-ubyte.gz"];
+
+/// The browser app: options from the page address, then the same app as native, while the
+/// digits download. A bad query is shown in the page (and the console), and nothing starts.
 #[cfg(target_arch = "wasm32")]
 pub fn run() {
-    use bevy::prelude::*;
     let query = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.url().ok())
@@ -110,13 +114,68 @@ pub fn run() {
                 .map(|(_, q)| q.split('#').next().unwrap_or("").to_string())
         })
         .unwrap_or_default();
-    let opts = options_from_query(&query).unwrap_or_else(|e| {
-        print_error(&format!("shoal: {e}; starting with the defaults"));
-        AppOptions::default()
-    });
+    let opts = match options_from_query(&query) {
+        Ok(opts) => opts,
+        Err(e) => {
+            let message = format!("shoal cannot start: {e}");
+            print_error(&message);
+            show_in_page(&message);
+            return;
+        }
+    };
+    if !opts.jobs.is_empty() {
+        wasm_bindgen_futures::spawn_local(fetch_digits());
+    }
     let mut app = super::build_app(&opts);
-    app.add_systems(Last, first_frame);
+    app.add_systems(bevy::prelude::Last, first_frame);
     app.run();
+}
+
+/// A message in the page's status box, above the canvas.
+#[cfg(target_arch = "wasm32")]
+fn show_in_page(message: &str) {
+    if let Some(status) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("status"))
+    {
+        status.set_text_content(Some(message));
+        status.set_class_name("error");
+    }
+}
+
+/// Downloads the live trainings' digits and hands them over (or why they could not be had).
+#[cfg(target_arch = "wasm32")]
+async fn fetch_digits() {
+    let result = async {
+        let images = fetch_bytes(DIGIT_FILES[0]).await?;
+        let labels = fetch_bytes(DIGIT_FILES[1]).await?;
+        crate::learn::data::Digits::from_idx_bytes(&images, &labels, None, "bundled MNIST (train, 8,000)")
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    if let Err(e) = &result {
+        print_error(&format!("shoal: cannot load the digits: {e}"));
+    }
+    crate::learn::data::provide_live_train(result);
+}
+
+/// The bytes at `url` (relative to the page).
+#[cfg(target_arch = "wasm32")]
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let js = |e: wasm_bindgen::JsValue| format!("{url}: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")));
+    let window = web_sys::window().ok_or("no browser window")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(js)?
+        .dyn_into()
+        .map_err(js)?;
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    let buffer = JsFuture::from(response.array_buffer().map_err(js)?).await.map_err(js)?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
 /// Says when the first frame is done (the browser test measures time to first frame).

@@ -2,7 +2,7 @@
 
 use bevy::prelude::*;
 use shoal::learn::dcgan::DcganConfig;
-use shoal::learn::live::{BasicsJob, Command, DcganJob, Job};
+use shoal::learn::live::{BasicsJob, Command, DcganJob, Job, NotReady};
 use shoal::scene::training::{Factory, JobState, TrainingPlugin, Trainings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,6 +93,40 @@ fn inline_job_steps_within_the_frame_budget() {
     assert_eq!(j.steps, 50);
     assert!(!j.running);
     assert_eq!(j.history[0].len(), 50);
+}
+
+#[test]
+fn inline_job_waits_for_what_it_needs_and_then_trains() {
+    // The browser's path: the first frames come before the digits (or the GPU device) do; the
+    // job says what it waits for, is built on a later frame, and trains; a real failure after
+    // that is an error.
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = calls.clone();
+    let factory: Factory = Arc::new(move || {
+        if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3 {
+            Err(NotReady { what: "loading the MNIST digits…" }.into())
+        } else {
+            Ok(Box::new(BasicsJob::new(0, 5)) as Box<dyn Job>)
+        }
+    });
+    let mut app = app_with(JobState::inline("Tensor basics", factory, Duration::from_millis(5)));
+    job(&mut app).set_running(true);
+    app.update();
+    let j = job(&mut app);
+    assert_eq!(j.waiting.as_deref(), Some("loading the MNIST digits…"));
+    assert!(j.error.is_none(), "waiting is not an error: {:?}", j.error);
+    assert_eq!(j.steps, 0);
+    assert!(update_until(&mut app, 60.0, |a| job(a).finished), "built later, then runs to its end");
+    let j = job(&mut app);
+    assert!(j.waiting.is_none() && j.error.is_none());
+    assert_eq!((j.steps, calls.load(std::sync::atomic::Ordering::SeqCst)), (5, 4));
+
+    let broken: Factory = Arc::new(|| Err(anyhow::anyhow!("cannot load the MNIST digits: HTTP 404")));
+    let mut app = app_with(JobState::inline("Tensor basics", broken, Duration::from_millis(5)));
+    app.update();
+    let j = job(&mut app);
+    assert!(j.waiting.is_none());
+    assert_eq!(j.error.as_deref(), Some("cannot load the MNIST digits: HTTP 404"));
 }
 
 /// Basics whose every step takes at least 30 ms (longer than the frame budget); adds the

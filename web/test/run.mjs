@@ -1,21 +1,30 @@
-// Browser test for the wasm build (run by scripts/test-web): serve dist/, open it in
-// headless Chromium, wait for the first frame, take two canvas screenshots a second apart,
-// and check the canvas is not blank, the fish moved, and the console holds no errors.
-// Prints one JSON line with the measurements; exits non-zero on any failure.
+// Browser test for the wasm build (run by scripts/test-web): serve dist/ and open it in headless
+// Chromium twice, as two kinds of visitor: a browser with WebGPU (the trainings run on its GPU)
+// and one with only WebGL2 (they run on the CPU). For each, check what a visitor would see:
+//   1. The tank: the first frame comes, the canvas is not blank, the fish move, the console
+//      holds no errors; frame rate from the app's own frame-time report.
+//   2. Training: the DCGAN alone, started, for a while: it takes steps, and the panel's backend
+//      is the one this browser should get (WebGPU: the GPU; WebGL2 only: the CPU).
+//   3. A bad address (?fish=lots): a message in the page names the problem.
+// Prints one JSON line per kind of browser ("bundle": webgpu / webgl2); exits non-zero on any
+// failure.
+//   node run.mjs DIST OUT_DIR [webgpu] [webgl2]   env: SHOAL_WEB_FISH (500), SHOAL_NATIVE_FPS, CHROMIUM
 import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
-import { inflateSync } from 'node:zlib';
+import { inflateSync, gzipSync } from 'node:zlib';
 
 const dist = resolve(process.argv[2] ?? 'dist');
 const outDir = resolve(process.argv[3] ?? 'out/web-test');
+const browsers = process.argv.slice(4).length ? process.argv.slice(4) : ['webgpu', 'webgl2'];
 const fish = Number(process.env.SHOAL_WEB_FISH ?? 500);
-const query = process.env.SHOAL_WEB_QUERY ?? `fish=${fish}&diagnostics=1`;
+const nativeFps = process.env.SHOAL_NATIVE_FPS ? Number(process.env.SHOAL_NATIVE_FPS) : null;
 const chromePath = process.env.CHROMIUM ?? '/usr/lib/chromium/chromium';
-const firstFrameTimeout = Number(process.env.SHOAL_WEB_TIMEOUT_MS ?? 240000);
+const firstFrameTimeout = Number(process.env.SHOAL_WEB_TIMEOUT_MS ?? 120000);
+const trainMs = Number(process.env.SHOAL_WEB_TRAIN_MS ?? 20000);
 
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 const server = createServer(async (req, res) => {
   const path = new URL(req.url, 'http://x').pathname;
   const file = join(dist, path === '/' ? 'index.html' : path);
@@ -26,7 +35,7 @@ const server = createServer(async (req, res) => {
   } catch { res.writeHead(404).end(); }
 });
 await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const url = `http://127.0.0.1:${server.address().port}/?${query}`;
+const base = `http://127.0.0.1:${server.address().port}/`;
 
 // A minimal PNG reader (8-bit RGB/RGBA, not interlaced: what Chromium writes).
 function decodePng(buf) {
@@ -58,81 +67,157 @@ function decodePng(buf) {
   return { width, height, channels, px };
 }
 
-const failures = [];
-const errors = [];
-const diagnostics = [];
-let firstFrameMs = null;
-const browser = await chromium.launch({
+// WebGL2 through SwiftShader for both; WebGPU (SwiftShader's Vulkan) only where asked for.
+const launch = (webgpu) => chromium.launch({
   executablePath: chromePath,
   headless: true,
   chromiumSandbox: false,
   args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+    ...(webgpu ? ['--enable-unsafe-webgpu'] : ['--disable-features=WebGPU'])],
 });
-const report = { url, fish };
-try {
+let browser;
+
+// Opens `query` and collects the console: errors, the app's JSON lines, time to first frame.
+async function visit(query) {
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
+  const seen = { errors: [], lines: [], firstFrameMs: null, page };
   let sawFirstFrame;
-  const firstFrame = new Promise((ok) => { sawFirstFrame = ok; });
+  seen.firstFrame = new Promise((ok) => { sawFirstFrame = ok; });
   const t0 = Date.now();
   page.on('console', (msg) => {
     const text = msg.text();
-    if (msg.type() === 'error') errors.push(text);
-    if (text.startsWith('{')) {
-      try {
-        const line = JSON.parse(text);
-        if (line.kind === 'first_frame') { firstFrameMs = Date.now() - t0; sawFirstFrame(); }
-        else diagnostics.push(line);
-      } catch { /* not one of ours */ }
-    }
+    if (msg.type() === 'error') seen.errors.push(text);
+    if (!text.startsWith('{')) return;
+    try {
+      const line = JSON.parse(text);
+      if (line.kind === 'first_frame') { seen.firstFrameMs = Date.now() - t0; sawFirstFrame(); }
+      seen.lines.push(line);
+    } catch { /* not one of ours */ }
   });
-  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-  await page.goto(url);
-  const timeout = new Promise((_, no) => setTimeout(() => no(new Error('no first frame')), firstFrameTimeout));
-  await Promise.race([firstFrame, timeout]);
-  await page.waitForTimeout(3000); // let the school spread out and the panels settle
-  const canvas = page.locator('#shoal');
-  await mkdir(outDir, { recursive: true });
-  const shots = [];
-  for (const name of ['first.png', 'second.png']) {
-    if (shots.length) await page.waitForTimeout(1000);
-    const png = await canvas.screenshot();
-    await writeFile(join(outDir, name), png);
-    shots.push(decodePng(png));
+  page.on('pageerror', (e) => seen.errors.push(`page error: ${e.message}`));
+  await page.goto(base + '?' + query);
+  seen.waitFirstFrame = () => Promise.race([seen.firstFrame,
+    new Promise((_, no) => setTimeout(() => no(new Error(`no first frame in ${firstFrameTimeout} ms`)), firstFrameTimeout))]);
+  return seen;
+}
+
+const windows = (lines) => lines.filter((d) => (d.kind === 'window' || d.kind === 'final') && d.frames > 0);
+
+async function testBrowser(bundle) {
+  const failures = [];
+  const report = { bundle, fish };
+  const wasm = await readFile(join(dist, 'shoal_bg.wasm'));
+  report.wasm_bytes = wasm.length;
+  report.wasm_gzip_bytes = gzipSync(wasm, { level: 9 }).length;
+  await mkdir(join(outDir, bundle), { recursive: true });
+
+  // 1. The tank.
+  try {
+    const v = await visit(`fish=${fish}&diagnostics=1`);
+    await v.waitFirstFrame();
+    report.first_frame_ms = v.firstFrameMs;
+    await v.page.waitForTimeout(3000); // let the school spread out and the panels settle
+    const canvas = v.page.locator('#shoal');
+    const shots = [];
+    for (const name of ['first.png', 'second.png']) {
+      if (shots.length) await v.page.waitForTimeout(1000);
+      const png = await canvas.screenshot();
+      await writeFile(join(outDir, bundle, name), png);
+      shots.push(decodePng(png));
+    }
+    const [a, b] = shots;
+    // Not blank: many distinct colours. Moved: pixels that differ between the two.
+    const colours = new Set();
+    for (let i = 0; i < a.px.length; i += a.channels * 7) colours.add(a.px.readUIntBE(i, 3));
+    let changed = 0;
+    for (let i = 0; i < a.px.length; i += a.channels) {
+      const d = Math.abs(a.px[i] - b.px[i]) + Math.abs(a.px[i + 1] - b.px[i + 1]) + Math.abs(a.px[i + 2] - b.px[i + 2]);
+      if (d > 30) changed++;
+    }
+    Object.assign(report, { width: a.width, height: a.height, distinct_colours: colours.size, changed_pixels: changed });
+    if (a.width < 100 || a.height < 100) failures.push(`canvas is ${a.width}x${a.height}`);
+    if (colours.size < 20) failures.push(`canvas looks blank (${colours.size} colours)`);
+    if (changed < 200) failures.push(`fish did not move (${changed} pixels changed)`);
+    await v.page.waitForTimeout(Number(process.env.SHOAL_WEB_MEASURE_MS ?? 6000)); // frame-time windows
+    const last = windows(v.lines).at(-1);
+    Object.assign(report, {
+      frame_p50_ms: last?.p50_ms ?? null,
+      frame_p95_ms: last?.p95_ms ?? null,
+      fps: last ? 1000 / last.p50_ms : null,
+      fish_in_scene: last?.fish ?? null,
+    });
+    if (!last) failures.push('no frame-time report from the app');
+    if (last && last.fish !== fish) failures.push(`${last.fish} fish in the scene, asked for ${fish}`);
+    if (v.errors.length) failures.push(`tank: ${v.errors.length} console error(s): ${v.errors.slice(0, 3).join(' | ')}`);
+    await v.page.context().close();
+  } catch (e) {
+    failures.push(`tank: ${e}`);
   }
-  const [a, b] = shots;
-  // Not blank: many distinct colours. Moved: pixels that differ between the two.
-  const colours = new Set();
-  for (let i = 0; i < a.px.length; i += a.channels * 7) colours.add(a.px.readUIntBE(i, 3));
-  let changed = 0;
-  for (let i = 0; i < a.px.length; i += a.channels) {
-    const d = Math.abs(a.px[i] - b.px[i]) + Math.abs(a.px[i + 1] - b.px[i + 1]) + Math.abs(a.px[i + 2] - b.px[i + 2]);
-    if (d > 30) changed++;
+  report.native_fps = nativeFps;
+  report.fps_ratio = report.fps && nativeFps ? report.fps / nativeFps : null;
+
+  // 2. The DCGAN training on this browser's backend.
+  try {
+    const v = await visit(`fish=${fish}&diagnostics=1&train=dcgan&autostart=1`);
+    await v.waitFirstFrame();
+    const before = await v.page.locator('#shoal').screenshot();
+    await v.page.waitForTimeout(trainMs);
+    const after = await v.page.locator('#shoal').screenshot();
+    await writeFile(join(outDir, bundle, 'training.png'), after);
+    const ws = windows(v.lines);
+    const first = ws.find((w) => (w.train_steps?.DCGAN ?? 0) > 0) ?? ws[0];
+    const last = ws.at(-1);
+    const steps = last?.train_steps?.DCGAN ?? 0;
+    report.dcgan_steps = steps;
+    report.dcgan_steps_per_s = first && last && last.seconds > first.seconds
+      ? (steps - (first.train_steps?.DCGAN ?? 0)) / (last.seconds - first.seconds) : null;
+    report.train_backend = last?.train_backend ?? null;
+    report.training_frame_p95_ms = last?.p95_ms ?? null;
+    report.poster_changed = !before.equals(after);
+    if (steps < 1) failures.push('the DCGAN took no step');
+    const wantGpu = bundle === 'webgpu';
+    // The panel's line: "CPU (burn Flex)[: why not the GPU]" or "GPU '<adapter>' (...)".
+    if (report.train_backend == null || !report.train_backend.startsWith('CPU') !== wantGpu) {
+      failures.push(`training backend '${report.train_backend}' is not the ${wantGpu ? 'GPU' : 'CPU'}`);
+    }
+    if (v.errors.length) failures.push(`training: ${v.errors.length} console error(s): ${v.errors.slice(0, 3).join(' | ')}`);
+    await v.page.context().close();
+  } catch (e) {
+    failures.push(`training: ${e}`);
   }
-  Object.assign(report, { width: a.width, height: a.height, distinct_colours: colours.size, changed_pixels: changed });
-  if (a.width < 100 || a.height < 100) failures.push(`canvas is ${a.width}x${a.height}`);
-  if (colours.size < 20) failures.push(`canvas looks blank (${colours.size} colours)`);
-  if (changed < 200) failures.push(`fish did not move (${changed} pixels changed)`);
-  await page.waitForTimeout(Number(process.env.SHOAL_WEB_MEASURE_MS ?? 6000)); // frame-time windows
-} catch (e) {
-  failures.push(String(e));
+
+  // 3. A bad address is explained in the page.
+  try {
+    const v = await visit(`fish=lots`);
+    const status = v.page.locator('#status.error');
+    await status.waitFor({ timeout: 60000 });
+    report.bad_query_message = await status.textContent();
+    if (!/fish/.test(report.bad_query_message)) failures.push(`bad address: message '${report.bad_query_message}' does not name 'fish'`);
+    await v.page.context().close();
+  } catch (e) {
+    failures.push(`bad address: ${e}`);
+  }
+
+  report.ok = failures.length === 0;
+  report.failures = failures;
+  return report;
+}
+
+let ok = true;
+try {
+  if (!(await stat(join(dist, 'shoal_bg.wasm')).then(() => true, () => false))) throw new Error(`no shoal_bg.wasm in ${dist}`);
+  for (const name of browsers) {
+    browser = await launch(name === 'webgpu');
+    try {
+      const report = await testBrowser(name);
+      ok &&= report.ok;
+      console.log(JSON.stringify(report));
+    } finally {
+      await browser.close();
+    }
+  }
 } finally {
-  await browser.close();
   server.close();
 }
-const windows = diagnostics.filter((d) => d.kind === 'window' && d.frames > 0);
-const last = windows.at(-1);
-Object.assign(report, {
-  time_to_first_frame_ms: firstFrameMs,
-  frame_p50_ms: last?.p50_ms ?? null,
-  frame_p95_ms: last?.p95_ms ?? null,
-  fps: last ? 1000 / last.p50_ms : null,
-  fish_in_scene: last?.fish ?? null,
-  console_errors: errors,
-});
-if (errors.length) failures.push(`${errors.length} console error(s)`);
-if (!last) failures.push('no frame-time report from the app');
-report.ok = failures.length === 0;
-report.failures = failures;
-console.log(JSON.stringify(report));
-process.exit(report.ok ? 0 : 1);
+process.exit(ok ? 0 : 1);
