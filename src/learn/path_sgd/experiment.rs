@@ -140,12 +140,7 @@ impl<B: AutodiffBackend> Run<B> {
         if self.diverged {
             return f64::NAN;
         }
-        let (idx, _) = self.batches.next_batch();
-        let (x, y) = batch_tensors::<B>(&self.train, idx, &self.device);
-        let n = idx.len();
-        let model = self.model.take().expect("model present between steps");
-        let logits = model.forward(x.reshape([n, PIXELS]));
-        let loss = CrossEntropyLossConfig::new().init(&self.device).forward(logits, y);
+        let (model, loss) = self.next_batch_loss();
         let value: f64 = loss.clone().into_scalar().elem();
         if !value.is_finite() {
             self.diverged = true;
@@ -166,17 +161,23 @@ impl<B: AutodiffBackend> Run<B> {
         if self.diverged {
             return None;
         }
+        let (model, loss) = self.next_batch_loss();
+        let value = loss.clone().inner();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.update(model, grads));
+        self.steps += 1;
+        Some(value)
+    }
+
+    /// The model (taken out for its update) and its mean cross-entropy on the next mini-batch.
+    fn next_batch_loss(&mut self) -> (Mlp<B>, Tensor<B, 1>) {
         let (idx, _) = self.batches.next_batch();
         let (x, y) = batch_tensors::<B>(&self.train, idx, &self.device);
         let n = idx.len();
         let model = self.model.take().expect("model present between steps");
         let logits = model.forward(x.reshape([n, PIXELS]));
         let loss = CrossEntropyLossConfig::new().init(&self.device).forward(logits, y);
-        let value = loss.clone().inner();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        self.model = Some(self.update(model, grads));
-        self.steps += 1;
-        Some(value)
+        (model, loss)
     }
 
     /// A loss read after [`Run::step_on_device`] was not finite: the run stops.
