@@ -126,7 +126,10 @@ pub(super) fn bench_dcgan(args: &DcganBenchArgs) -> Result<()> {
     }
 }
 
-pub(super) fn bench_dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganBenchArgs, dev: B::Device) -> Result<()> {
+pub(super) fn bench_dcgan_on<B: burn::tensor::backend::AutodiffBackend>(
+    args: &DcganBenchArgs,
+    dev: B::Device,
+) -> Result<()> {
     use shoal::learn::data::{Digits, Split};
     use shoal::learn::dcgan::{DcganConfig, Trainer};
     let cfg = DcganConfig {

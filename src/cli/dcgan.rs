@@ -77,7 +77,11 @@ pub(super) fn dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganAr
                 r.g_loss, r.d_loss, r.d_real, r.d_fake
             ));
         }
-        Progress::Epoch { stats: s, score, frechet } => print_above(
+        Progress::Epoch {
+            stats: s,
+            score,
+            frechet,
+        } => print_above(
             &bar,
             format!(
                 "epoch {:>3}: G {:.4} D {:.4} D(x) {:.3} D(G(z)) {:.3} score {score:.2} Frechet {frechet:.2} ({:.1} s)",

@@ -238,7 +238,10 @@ impl<B: AutodiffBackend> Job for PathSgdJob<B> {
         let losses: Vec<Tensor<B::InnerBackend, 1>> = self
             .runs
             .iter_mut()
-            .map(|r| r.step_on_device().unwrap_or_else(|| Tensor::from_floats([f32::NAN], &dev)))
+            .map(|r| {
+                r.step_on_device()
+                    .unwrap_or_else(|| Tensor::from_floats([f32::NAN], &dev))
+            })
             .collect();
         let names: Vec<&'static str> = self.runs.iter().map(|r| r.algo.name()).collect();
         let step = self.step;
@@ -390,7 +393,11 @@ impl<B: AutodiffBackend> Job for DcganJob<B> {
                     .map(|d| crate::learn::dcgan::tile(&crate::learn::dcgan::image_bytes(d), 8, 8)),
                 None => None,
             };
-            dcgan_report(step, &crate::learn::dcgan::IterReport::from_values(&read, epoch_done), image)
+            dcgan_report(
+                step,
+                &crate::learn::dcgan::IterReport::from_values(&read, epoch_done),
+                image,
+            )
         }))
     }
 }

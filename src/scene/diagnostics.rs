@@ -2,8 +2,8 @@
 //! exit, as JSON lines on stdout or in a file; `--seconds` ends a measured run.
 
 use crate::boids::plugin::Fish;
-use crate::util::percentile;
 use crate::scene::training::Trainings;
+use crate::util::percentile;
 use bevy::platform::time::Instant;
 use bevy::prelude::*;
 use std::io::Write;

@@ -33,7 +33,9 @@ fn definitions() -> bevy_egui::egui::FontDefinitions {
         ("Ubuntu-Light", epaint_default_fonts::UBUNTU_LIGHT),
         ("Hack", epaint_default_fonts::HACK_REGULAR),
     ] {
-        fonts.font_data.insert(name.into(), Arc::new(FontData::from_static(bytes)));
+        fonts
+            .font_data
+            .insert(name.into(), Arc::new(FontData::from_static(bytes)));
     }
     fonts
         .families

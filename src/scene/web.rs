@@ -14,7 +14,6 @@ pub const CANVAS: &str = "#shoal";
 /// Training time per frame in the browser (the rest of the frame draws the tank).
 pub const TRAIN_BUDGET: Duration = Duration::from_millis(8);
 
-
 /// App options from a query string such as `?fish=500&seed=3&train=basics,dcgan&autostart=1`.
 ///
 /// Keys: `fish`, `seed`, `train` (comma list of `basics`, `path-sgd`, `dcgan`, or `none`),

@@ -263,13 +263,20 @@ fn grid_finds_neighbours_across_cell_edges_for_any_vision() {
                 .filter(|&j| j != i && (pos[j] - pos[i]).length_squared() < vision * vision)
                 .collect();
             pairs_near_vision += expected.len();
-            assert_eq!(grid.neighbours(i, &params), expected, "scene {k} (vision {vision}) fish {i}");
+            assert_eq!(
+                grid.neighbours(i, &params),
+                expected,
+                "scene {k} (vision {vision}) fish {i}"
+            );
             let brute = brute_force_sums(i, pos, &vel, &params);
             assert_eq!(grid.sums(i, &params).count, brute.count, "scene {k} fish {i}: kernel");
             assert_eq!(grid.sums_portable(i, &params).count, brute.count, "scene {k} fish {i}");
         }
     }
-    assert!(pairs_near_vision > 4000, "the scenes hold many edge pairs ({pairs_near_vision})");
+    assert!(
+        pairs_near_vision > 4000,
+        "the scenes hold many edge pairs ({pairs_near_vision})"
+    );
     assert_eq!(scenes[0].2.len(), 2);
 }
 

@@ -375,9 +375,15 @@ fn dcgan_resume_refuses_other_settings_and_never_duplicates_a_row() {
     assert_eq!(code, 0, "{err}");
     let ckpt = std::fs::read(out.join("checkpoint.bin")).unwrap();
     for (extra, needles) in [
-        (&["--train-limit", "128", "--batch", "32"][..], &["batch 64", "batch 32"][..]),
+        (
+            &["--train-limit", "128", "--batch", "32"][..],
+            &["batch 64", "batch 32"][..],
+        ),
         (&["--train-limit", "128", "--seed", "7"], &["seed 1", "seed 7"]),
-        (&["--train-limit", "192"], &["128 images", "192 images", "--train-limit"]),
+        (
+            &["--train-limit", "192"],
+            &["128 images", "192 images", "--train-limit"],
+        ),
     ] {
         let mut args = vec!["dcgan", "--out", out_s, "--epochs", "2", "--resume"];
         if !extra.contains(&"--batch") {
@@ -390,7 +396,11 @@ fn dcgan_resume_refuses_other_settings_and_never_duplicates_a_row() {
             assert!(err.contains(n), "{extra:?}: '{n}' missing from: {err}");
         }
         assert!(!err.contains("panicked"), "{err}");
-        assert_eq!(std::fs::read(out.join("checkpoint.bin")).unwrap(), ckpt, "{extra:?} changed the checkpoint");
+        assert_eq!(
+            std::fs::read(out.join("checkpoint.bin")).unwrap(),
+            ckpt,
+            "{extra:?} changed the checkpoint"
+        );
     }
     // A crash after epoch 2's row was written but before its checkpoint: the row is there, the
     // checkpoint still says epoch 1. The resumed run writes epoch 2 once.

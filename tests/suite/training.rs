@@ -104,7 +104,10 @@ fn inline_job_waits_for_what_it_needs_and_then_trains() {
     let counter = calls.clone();
     let factory: Factory = Arc::new(move || {
         if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3 {
-            Err(NotReady { what: "loading the MNIST digits…" }.into())
+            Err(NotReady {
+                what: "loading the MNIST digits…",
+            }
+            .into())
         } else {
             Ok(Box::new(BasicsJob::new(0, 5)) as Box<dyn Job>)
         }
@@ -116,7 +119,10 @@ fn inline_job_waits_for_what_it_needs_and_then_trains() {
     assert_eq!(j.waiting.as_deref(), Some("loading the MNIST digits…"));
     assert!(j.error.is_none(), "waiting is not an error: {:?}", j.error);
     assert_eq!(j.steps, 0);
-    assert!(update_until(&mut app, 60.0, |a| job(a).finished), "built later, then runs to its end");
+    assert!(
+        update_until(&mut app, 60.0, |a| job(a).finished),
+        "built later, then runs to its end"
+    );
     let j = job(&mut app);
     assert!(j.waiting.is_none() && j.error.is_none());
     assert_eq!((j.steps, calls.load(std::sync::atomic::Ordering::SeqCst)), (5, 4));

@@ -40,8 +40,5 @@ fn bad_query_is_refused_with_every_problem_named() {
     let too_many = format!("fish={}", MAX_FISH + 1);
     assert!(options_from_query(&too_many).unwrap_err().contains("fish"));
     assert!(options_from_query("seconds=NaN").is_err());
-    assert_eq!(
-        options_from_query(&format!("fish={MAX_FISH}")).unwrap().fish,
-        MAX_FISH
-    );
+    assert_eq!(options_from_query(&format!("fish={MAX_FISH}")).unwrap().fish, MAX_FISH);
 }

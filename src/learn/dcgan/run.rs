@@ -43,7 +43,11 @@ pub enum Progress<'a> {
     /// One iteration (in epoch `epoch`, 0-based).
     Iteration { report: &'a IterReport, epoch: usize },
     /// An epoch ended and its files are written.
-    Epoch { stats: &'a EpochStats, score: f64, frechet: f64 },
+    Epoch {
+        stats: &'a EpochStats,
+        score: f64,
+        frechet: f64,
+    },
     /// Something worth a line (resumed, metrics skipped, ...).
     Note(String),
 }
@@ -83,11 +87,16 @@ pub fn run<B: AutodiffBackend>(
     };
     if opts.resume {
         t.load_checkpoint(&ckpt)?;
-        progress(Progress::Note(format!("resumed from {} at epoch {}", ckpt.display(), t.epoch)));
+        progress(Progress::Note(format!(
+            "resumed from {} at epoch {}",
+            ckpt.display(),
+            t.epoch
+        )));
         resume_csv(&csv, t.epoch)?;
         grids = earlier_grids(&opts.out, t.epoch);
     } else {
-        std::fs::write(&csv, format!("{CSV_HEADER}\n")).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", csv.display()))?;
+        std::fs::write(&csv, format!("{CSV_HEADER}\n"))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", csv.display()))?;
     }
     if !opts.resume {
         let (grid, w, h) = t.fixed_grid();
@@ -97,7 +106,10 @@ pub fn run<B: AutodiffBackend>(
     // Quality metrics per epoch: classifier score and Fréchet distance of 1,000 samples
     // against the real test images, with the shipped classifier.
     let test = Digits::load(opts.data.as_deref(), Split::Test, opts.emnist)?;
-    let judge = match (opts.emnist, crate::learn::metrics::Classifier::<crate::learn::Cpu>::bundled(&Default::default())) {
+    let judge = match (
+        opts.emnist,
+        crate::learn::metrics::Classifier::<crate::learn::Cpu>::bundled(&Default::default()),
+    ) {
         (None, Ok(c)) => Some(c),
         (Some(_), _) => {
             progress(Progress::Note(
@@ -112,7 +124,12 @@ pub fn run<B: AutodiffBackend>(
     };
     let metrics = |t: &Trainer<B>, averaged: bool| -> (f64, f64) {
         match &judge {
-            Some(c) => crate::learn::metrics::image_metrics(c, &t.sample_from(1000, 99, averaged), &test.images, &Default::default()),
+            Some(c) => crate::learn::metrics::image_metrics(
+                c,
+                &t.sample_from(1000, 99, averaged),
+                &test.images,
+                &Default::default(),
+            ),
             None => (f64::NAN, f64::NAN),
         }
     };
@@ -188,7 +205,8 @@ pub fn run<B: AutodiffBackend>(
 /// written after it, before a crash, would otherwise appear twice).
 fn resume_csv(path: &Path, epochs_done: usize) -> anyhow::Result<()> {
     if !path.exists() {
-        return std::fs::write(path, format!("{CSV_HEADER}\n")).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()));
+        return std::fs::write(path, format!("{CSV_HEADER}\n"))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()));
     }
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let mut lines = text.lines();
@@ -207,7 +225,8 @@ fn resume_csv(path: &Path, epochs_done: usize) -> anyhow::Result<()> {
         }
     }
     if out != text {
-        crate::util::write_atomic(path, out.as_bytes()).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        crate::util::write_atomic(path, out.as_bytes())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
 }

@@ -11,8 +11,8 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdaGrad, AdaGradConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
-use burn::tensor::{ElementConversion, Tensor};
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
 use std::sync::Arc;
 
 /// The three optimisers compared.

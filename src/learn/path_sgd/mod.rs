@@ -98,14 +98,24 @@ pub fn path_gammas<B: Backend>(layers: &[LayerWeights<B>], p: f64) -> PathGammas
     // gamma_out_rev = [gamma_out of layer L-1, gamma_out of layer L-2 (= its outputs), ..., gamma_out of the inputs]
     gamma_out_rev.pop(); // the inputs' gamma_out is not needed
     gamma_out_rev.reverse();
-    PathGammas { gamma_in, gamma_out: gamma_out_rev }
+    PathGammas {
+        gamma_in,
+        gamma_out: gamma_out_rev,
+    }
 }
 
 /// The path norm `phi_p(w) = (sum over all input->output paths of prod |w_e|^p)^(1/p)`,
 /// where paths may also start at a bias (a constant-1 unit).
 pub fn path_norm<B: Backend>(layers: &[LayerWeights<B>], p: f64) -> f64 {
     let g = path_gammas(layers, p);
-    let total: f64 = g.gamma_in.last().expect("outputs").clone().sum().into_scalar().elem::<f64>();
+    let total: f64 = g
+        .gamma_in
+        .last()
+        .expect("outputs")
+        .clone()
+        .sum()
+        .into_scalar()
+        .elem::<f64>();
     total.powf(1.0 / p)
 }
 
@@ -284,7 +294,10 @@ impl PathSgd {
             None => {
                 let g = path_gammas(&layers, self.p);
                 let inv = |x: Tensor<B::InnerBackend, 1>, scale: f64| {
-                    x.powf_scalar(2.0 / self.p).clamp(1e-15, f32::MAX).recip().mul_scalar(scale)
+                    x.powf_scalar(2.0 / self.p)
+                        .clamp(1e-15, f32::MAX)
+                        .recip()
+                        .mul_scalar(scale)
                 };
                 for (l, layer) in layers.iter().enumerate() {
                     let row = inv(g.gamma_out[l].clone(), 1.0);
@@ -351,7 +364,9 @@ impl<B: AutodiffBackend> ModuleMapper<B> for PathMapper<B> {
                 let require_grad = tensor.is_require_grad();
                 let inner = tensor.inner();
                 let shape = grad.shape();
-                let step = |grad: Tensor<B::InnerBackend, D>, col: Tensor<B::InnerBackend, 1>, row: Tensor<B::InnerBackend, 1>| {
+                let step = |grad: Tensor<B::InnerBackend, D>,
+                            col: Tensor<B::InnerBackend, 1>,
+                            row: Tensor<B::InnerBackend, 1>| {
                     let (i, o) = (col.dims()[0], row.dims()[0]);
                     // The outer product as a K = 1 matmul, then one multiply.
                     (grad.reshape([i, o]) * col.reshape([i, 1]).matmul(row.reshape([1, o]))).reshape(shape.clone())
