@@ -167,8 +167,33 @@ impl BoidParams {
 
     /// Parses and validates a TOML preset. Missing keys take the defaults.
     pub fn from_toml(text: &str) -> Result<Self, PresetError> {
-        let params: BoidParams = toml::from_str(text).map_err(|e| PresetError::Parse(e.to_string()))?;
-        params.validate()?;
+        Self::parse_preset(text, "the preset")
+    }
+
+    /// [`BoidParams::from_toml`], with errors that name `origin` (e.g. the file), the line and
+    /// the field.
+    fn parse_preset(text: &str, origin: &str) -> Result<Self, PresetError> {
+        let params: BoidParams = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            // The key on that line, unless the message already names it.
+            let key = line
+                .and_then(|l| text.lines().nth(l - 1))
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim().trim_matches('"').to_string())
+                .filter(|k| !k.is_empty() && !e.message().contains(&format!("`{k}`")));
+            PresetError::Parse {
+                origin: origin.to_string(),
+                line,
+                field: key,
+                why: e.message().trim().to_string(),
+            }
+        })?;
+        params.validate().map_err(|source| PresetError::Invalid {
+            origin: origin.to_string(),
+            source,
+        })?;
         Ok(params)
     }
 
@@ -179,16 +204,23 @@ impl BoidParams {
 
     /// Loads a preset file; on any error nothing is returned and the caller keeps its values.
     pub fn load(path: &Path) -> Result<Self, PresetError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| PresetError::Io(path.display().to_string(), e.to_string()))?;
-        Self::from_toml(&text)
+        let text = std::fs::read_to_string(path).map_err(|e| PresetError::Read {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        })?;
+        Self::parse_preset(&text, &format!("preset {}", path.display()))
     }
 
     /// Saves a preset atomically (temp file, then rename).
     pub fn save(&self, path: &Path) -> Result<(), PresetError> {
-        self.validate()?;
-        crate::util::write_atomic(path, self.to_toml().as_bytes())
-            .map_err(|e| PresetError::Io(path.display().to_string(), e.to_string()))
+        self.validate().map_err(|source| PresetError::Invalid {
+            origin: format!("not saved to {}", path.display()),
+            source,
+        })?;
+        crate::util::write_atomic(path, self.to_toml().as_bytes()).map_err(|e| PresetError::Write {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        })
     }
 
     /// A field with the seed's fish density (30 fish per 1000 x 500) for `fish` fish, at the seed's 2:1 aspect.
@@ -199,13 +231,21 @@ impl BoidParams {
     }
 }
 
-/// Why a preset could not be used.
+/// Why a preset could not be used. Each names where the preset came from (the file), and the
+/// field where one is at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum PresetError {
-    #[error("cannot access preset {0}: {1}")]
-    Io(String, String),
-    #[error("preset is not valid TOML for the fish parameters: {0}")]
-    Parse(String),
-    #[error("preset has an invalid value: {0}")]
-    Invalid(#[from] ParamError),
+    #[error("cannot read preset {path}: {why}")]
+    Read { path: String, why: String },
+    #[error("cannot write preset {path}: {why}")]
+    Write { path: String, why: String },
+    #[error("{origin}{}{}: {why}", line.map(|l| format!(", line {l}")).unwrap_or_default(), field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default())]
+    Parse {
+        origin: String,
+        line: Option<usize>,
+        field: Option<String>,
+        why: String,
+    },
+    #[error("{origin}: {source}")]
+    Invalid { origin: String, source: ParamError },
 }

@@ -37,9 +37,10 @@ pub(super) struct RunArgs {
     /// Quit after this many seconds (prints a final frame-time summary).
     #[arg(long)]
     pub(super) seconds: Option<f64>,
-    /// Train DCGAN and Path-SGD on flex (CPU) or wgpu (the renderer's GPU; without a GPU the
-    /// app falls back to flex and says so).
-    #[arg(long, default_value = "flex")]
+    /// Train DCGAN and Path-SGD on auto (the renderer's GPU when it is a real one, else the
+    /// CPU; the panel says which and why), flex (CPU) or wgpu (the renderer's GPU; without one
+    /// the app falls back to flex and warns).
+    #[arg(long, default_value = "auto")]
     pub(super) backend: BackendChoice,
     /// With --backend wgpu: train on a device of burn's own on the renderer's GPU (own, the
     /// default) or on the renderer's device itself (shared: one device, but the frames wait on
@@ -50,6 +51,21 @@ pub(super) struct RunArgs {
     /// times where there is no display. Needs --seconds.
     #[arg(long)]
     pub(super) headless: bool,
+    /// The trainings' share of the machine against the frames, 0 to 0.9: while trainings run
+    /// the frames are capped at 60 x (1 - share) fps and the trainings run at normal priority;
+    /// 0 gives the frames everything (the trainings use only idle CPU time).
+    #[arg(long, default_value_t = shoal::learn::live::share::DEFAULT_TRAIN_SHARE, value_parser = parse_share)]
+    pub(super) train_share: f64,
+}
+
+fn parse_share(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| {
+        format!(
+            "'{s}' is not a number (0 to {})",
+            shoal::learn::live::share::MAX_TRAIN_SHARE
+        )
+    })?;
+    shoal::learn::live::share::check_train_share(v)
 }
 
 #[derive(Args, Debug)]
@@ -86,8 +102,8 @@ pub(super) fn app_options(args: &RunArgs) -> Result<AppOptions> {
         );
     }
     anyhow::ensure!(
-        args.gpu_device.is_none() || args.backend == BackendChoice::Wgpu,
-        "--gpu-device applies to --backend wgpu only"
+        args.gpu_device.is_none() || args.backend != BackendChoice::Flex,
+        "--gpu-device applies to --backend wgpu or auto, not flex"
     );
     Ok(AppOptions {
         fish: args.fish,
@@ -101,6 +117,7 @@ pub(super) fn app_options(args: &RunArgs) -> Result<AppOptions> {
         backend: args.backend,
         gpu_device: args.gpu_device.unwrap_or_default(),
         headless: args.headless,
+        train_share: args.train_share,
     })
 }
 

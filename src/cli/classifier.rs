@@ -2,11 +2,14 @@
 
 use super::progress_bar;
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(super) struct ClassifierArgs {
+    #[command(subcommand)]
+    pub(super) command: Option<ClassifierCommand>,
     /// The shipped classifier was trained with the defaults (12 epochs, seed 1).
     #[arg(long, default_value_t = 12)]
     pub(super) epochs: usize,
@@ -17,7 +20,23 @@ pub(super) struct ClassifierArgs {
     pub(super) out: PathBuf,
 }
 
+#[derive(Subcommand, Debug)]
+pub(super) enum ClassifierCommand {
+    /// Score an IDX file of 28x28 digits (e.g. from `shoal dcgan sample`): the classifier score,
+    /// the Fréchet distance to the held-out real digits and the class histogram, as one JSON line.
+    Score(ScoreArgs),
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ScoreArgs {
+    /// An IDX file of unsigned bytes, n x 28 x 28 (raw or gzip).
+    pub(super) file: PathBuf,
+}
+
 pub(super) fn classifier(args: &ClassifierArgs) -> Result<()> {
+    if let Some(ClassifierCommand::Score(s)) = &args.command {
+        return score(s);
+    }
     use shoal::learn::data::{Digits, Split};
     use shoal::learn::metrics::{self, classifier_score, probs_and_features};
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
@@ -50,5 +69,35 @@ pub(super) fn classifier(args: &ClassifierArgs) -> Result<()> {
     let bytes = model.to_bytes()?;
     shoal::util::write_atomic(&args.out, &bytes).with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("wrote {} ({} bytes)", args.out.display(), bytes.len());
+    Ok(())
+}
+
+/// `shoal classifier score FILE`.
+fn score(args: &ScoreArgs) -> Result<()> {
+    use shoal::learn::data::idx::{self, IdxType};
+    use shoal::learn::data::{Digits, Split};
+    use shoal::learn::metrics::{Classifier, score_images};
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let arr = idx::parse(&bytes).with_context(|| format!("{} is not an IDX file", args.file.display()))?;
+    anyhow::ensure!(
+        arr.dtype == IdxType::U8 && arr.dims.len() == 3 && arr.dims[1] == 28 && arr.dims[2] == 28 && arr.dims[0] > 0,
+        "{} holds {:?} values of shape {:?}; scoring needs unsigned bytes of shape n x 28 x 28 with n >= 1",
+        args.file.display(),
+        arr.dtype,
+        arr.dims
+    );
+    let dev = Default::default();
+    let model = Classifier::<shoal::learn::Cpu>::bundled(&dev)?;
+    let real = Digits::bundled(Split::Test);
+    let s = score_images(&model, &arr.data, &real.images, &dev);
+    let line = serde_json::json!({
+        "file": args.file.display().to_string(),
+        "images": s.images,
+        "score": s.score,
+        "frechet": s.frechet,
+        "frechet_reference": format!("{} held-out real MNIST digits (the bundled test split)", real.len()),
+        "classes": s.classes,
+    });
+    println!("{line}");
     Ok(())
 }

@@ -2,12 +2,16 @@
 
 use super::{TrainBackend, print_above, progress_bar, train_backend};
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, Subcommand};
 use shoal::scene::backend::BackendChoice;
+use std::path::Path;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(super) struct DcganArgs {
+    #[command(subcommand)]
+    pub(super) command: Option<DcganCommand>,
     #[arg(long, default_value_t = 20)]
     pub(super) epochs: usize,
     #[arg(long)]
@@ -37,7 +41,39 @@ pub(super) struct DcganArgs {
     pub(super) resume: bool,
 }
 
+#[derive(Subcommand, Debug)]
+pub(super) enum DcganCommand {
+    /// Write N digits drawn from a checkpoint as an IDX file (gzip if FILE ends in .gz), for
+    /// `shoal classifier score` or any other tool that reads MNIST files.
+    Sample(SampleArgs),
+}
+
+/// Most digits one `shoal dcgan sample` writes (784 bytes each).
+const MAX_SAMPLES: usize = 200_000;
+
+#[derive(Args, Debug)]
+pub(super) struct SampleArgs {
+    /// A `shoal dcgan --out` folder (its checkpoint.bin is read) or a checkpoint file.
+    #[arg(long)]
+    pub(super) from: PathBuf,
+    /// How many digits (1 to 200000).
+    #[arg(long, default_value_t = 1000)]
+    pub(super) n: usize,
+    /// The IDX file to write (n x 28 x 28 bytes); gzip-compressed when it ends in .gz.
+    #[arg(long)]
+    pub(super) out: PathBuf,
+    /// Also write the first 64 digits as an 8x8 grid PNG.
+    #[arg(long)]
+    pub(super) grid: Option<PathBuf>,
+    /// Seed of the noise the digits are drawn from.
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+}
+
 pub(super) fn dcgan(args: &DcganArgs) -> Result<()> {
+    if let Some(DcganCommand::Sample(s)) = &args.command {
+        return sample(s);
+    }
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
     match train_backend(args.backend)? {
         TrainBackend::Flex => dcgan_on::<shoal::learn::CpuAutodiff>(args, Default::default()),
@@ -108,4 +144,52 @@ pub(super) fn parse_decay(s: &str) -> std::result::Result<f64, String> {
         Ok(d) if (0.0..1.0).contains(&d) => Ok(d),
         _ => Err(format!("'{s}' is not a decay in [0, 1), e.g. 0.999")),
     }
+}
+
+/// `shoal dcgan sample`: digits from a checkpoint's generator (its moving average if the run
+/// kept one), as an IDX file and optionally a grid; written only when all are made.
+fn sample(args: &SampleArgs) -> Result<()> {
+    use anyhow::Context;
+    use shoal::learn::dcgan::{checkpoint::load_generator, sample_generator, tile, write_grey_png};
+    anyhow::ensure!(
+        (1..=MAX_SAMPLES).contains(&args.n),
+        "--n must be between 1 and {MAX_SAMPLES}, got {}",
+        args.n
+    );
+    let file = if args.from.is_dir() {
+        args.from.join("checkpoint.bin")
+    } else {
+        args.from.clone()
+    };
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read the checkpoint {}", file.display()))?;
+    let dev = Default::default();
+    let (g, cfg, epoch) = load_generator::<shoal::learn::Cpu>(&bytes, &dev)
+        .with_context(|| format!("{} is not a usable DCGAN checkpoint", file.display()))?;
+    let images = sample_generator(&g, cfg.z, args.n, args.seed, &dev);
+    let idx = shoal::learn::data::idx::encode(shoal::learn::data::idx::IdxType::U8, &[args.n as u32, 28, 28], &images);
+    let body = if has_gz_extension(&args.out) {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&idx)?;
+        z.finish()?
+    } else {
+        idx
+    };
+    if let Some(grid) = &args.grid {
+        let (grey, w, h) = tile(&images, 8, 8);
+        write_grey_png(grid, &grey, w, h, 2)?;
+    }
+    shoal::util::write_atomic(&args.out, &body).with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!(
+        "wrote {} digits from {} (epoch {epoch}{}) to {}",
+        args.n,
+        file.display(),
+        if cfg.ema.is_some() { ", G's moving average" } else { "" },
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn has_gz_extension(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }

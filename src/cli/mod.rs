@@ -149,6 +149,23 @@ pub(super) fn train_backend(choice: BackendChoice) -> Result<TrainBackend> {
         }
         #[cfg(not(feature = "gpu"))]
         BackendChoice::Wgpu => anyhow::bail!("this shoal was built without the `gpu` feature; use --backend flex"),
+        // A real GPU if there is one, else the CPU (said on stderr).
+        #[cfg(feature = "gpu")]
+        BackendChoice::Auto => {
+            use shoal::learn::gpu;
+            match gpu::standalone_device(gpu::software_allowed_by_env()) {
+                Ok((dev, adapter)) => {
+                    eprintln!("training on the GPU: {adapter}");
+                    Ok(TrainBackend::Wgpu(dev))
+                }
+                Err(e) => {
+                    eprintln!("training on the CPU (burn Flex), chosen by --backend auto: {e:#}");
+                    Ok(TrainBackend::Flex)
+                }
+            }
+        }
+        #[cfg(not(feature = "gpu"))]
+        BackendChoice::Auto => Ok(TrainBackend::Flex),
     }
 }
 

@@ -14,6 +14,7 @@ use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
+use nalgebra::{DMatrix, SymmetricEigen};
 
 /// Width of the classifier's hidden layer.
 pub const HIDDEN: usize = 256;
@@ -87,6 +88,25 @@ impl<B: Backend> Classifier<B> {
 const MAGIC: &[u8] = b"SHOALCLS2\n";
 /// The trained classifier shipped with shoal (`shoal classifier` rebuilds it).
 pub static BUNDLED: &[u8] = include_bytes!("../../assets/classifier.bin");
+
+/// The shipped classifier for the app's live quality number. In the browser the weights are
+/// not in the .wasm: `None` until the page provides them ([`provide_live_classifier`]).
+pub fn live_classifier<B: Backend>() -> Option<Classifier<B>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    let bytes: Option<&[u8]> = Some(BUNDLED);
+    #[cfg(target_arch = "wasm32")]
+    let bytes: Option<&[u8]> = LIVE_WEIGHTS.get().map(Vec::as_slice);
+    Classifier::from_bytes(bytes?, &Default::default()).ok()
+}
+
+#[cfg(target_arch = "wasm32")]
+static LIVE_WEIGHTS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// The page hands over the classifier's weights it fetched (the browser build).
+#[cfg(target_arch = "wasm32")]
+pub fn provide_live_classifier(bytes: Vec<u8>) {
+    let _ = LIVE_WEIGHTS.set(bytes);
+}
 
 /// Why classifier weights could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -323,81 +343,12 @@ fn moments(x: &[f32], d: usize) -> (Vec<f64>, Vec<f64>) {
     (mean, cov)
 }
 
-/// Eigenvalues and eigenvectors (columns of `v`) of a symmetric matrix, by cyclic Jacobi.
-fn sym_eigen(a: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut a = a.to_vec();
-    let mut v = vec![0.0; d * d];
-    for i in 0..d {
-        v[i * d + i] = 1.0;
-    }
-    for _sweep in 0..60 {
-        let off: f64 = (0..d)
-            .flat_map(|i| (0..d).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * d + j].powi(2))
-            .sum();
-        let scale: f64 = (0..d).map(|i| a[i * d + i].powi(2)).sum::<f64>().max(1e-300);
-        if off <= 1e-22 * scale {
-            break;
-        }
-        for p in 0..d {
-            for q in p + 1..d {
-                let apq = a[p * d + q];
-                if apq.abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[q * d + q] - a[p * d + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..d {
-                    let (akp, akq) = (a[k * d + p], a[k * d + q]);
-                    a[k * d + p] = c * akp - s * akq;
-                    a[k * d + q] = s * akp + c * akq;
-                }
-                for k in 0..d {
-                    let (apk, aqk) = (a[p * d + k], a[q * d + k]);
-                    a[p * d + k] = c * apk - s * aqk;
-                    a[q * d + k] = s * apk + c * aqk;
-                }
-                for k in 0..d {
-                    let (vkp, vkq) = (v[k * d + p], v[k * d + q]);
-                    v[k * d + p] = c * vkp - s * vkq;
-                    v[k * d + q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
-    ((0..d).map(|i| a[i * d + i]).collect(), v)
-}
-
-/// Square root of a symmetric positive semi-definite matrix (negative eigenvalues clipped).
-fn sqrt_psd(a: &[f64], d: usize) -> Vec<f64> {
-    let (w, v) = sym_eigen(a, d);
-    let mut out = vec![0.0; d * d];
-    for k in 0..d {
-        let s = w[k].max(0.0).sqrt();
-        for i in 0..d {
-            let vik = v[i * d + k] * s;
-            for j in 0..d {
-                out[i * d + j] += vik * v[j * d + k];
-            }
-        }
-    }
-    out
-}
-
-fn matmul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
-    let mut out = vec![0.0; d * d];
-    for i in 0..d {
-        for k in 0..d {
-            let aik = a[i * d + k];
-            for j in 0..d {
-                out[i * d + j] += aik * b[k * d + j];
-            }
-        }
-    }
-    out
+/// Square root of a symmetric positive semi-definite matrix (negative eigenvalues, from
+/// rounding, clipped to 0).
+fn sqrt_psd(a: DMatrix<f64>) -> DMatrix<f64> {
+    let eig = SymmetricEigen::new(a);
+    let root = DMatrix::from_diagonal(&eig.eigenvalues.map(|w| w.max(0.0).sqrt()));
+    &eig.eigenvectors * root * eig.eigenvectors.transpose()
 }
 
 /// Fréchet distance between Gaussians fitted to two feature sets (`n x d` each):
@@ -406,19 +357,54 @@ pub fn frechet_distance(a: &[f32], b: &[f32], d: usize) -> f64 {
     let (m1, s1) = moments(a, d);
     let (m2, s2) = moments(b, d);
     let mean_term: f64 = m1.iter().zip(&m2).map(|(x, y)| (x - y).powi(2)).sum();
-    let r1 = sqrt_psd(&s1, d);
-    let inner = matmul(&matmul(&r1, &s2, d), &r1, d);
+    let (s1, s2) = (DMatrix::from_row_slice(d, d, &s1), DMatrix::from_row_slice(d, d, &s2));
+    let r1 = sqrt_psd(s1.clone());
+    let inner = &r1 * &s2 * &r1;
     // Symmetrise against rounding before the eigen-decomposition.
-    let mut sym = inner.clone();
-    for i in 0..d {
-        for j in 0..d {
-            sym[i * d + j] = 0.5 * (inner[i * d + j] + inner[j * d + i]);
-        }
+    let sym = (&inner + inner.transpose()) * 0.5;
+    let tr_sqrt: f64 = sym.symmetric_eigenvalues().iter().map(|x| x.max(0.0).sqrt()).sum();
+    (mean_term + s1.trace() + s2.trace() - 2.0 * tr_sqrt).max(0.0)
+}
+
+/// Eigenvalues of a symmetric `d x d` matrix (row-major), ascending: what the Fréchet
+/// distance's matrix square roots rest on.
+pub fn symmetric_eigenvalues(a: &[f64], d: usize) -> Vec<f64> {
+    let mut w: Vec<f64> = DMatrix::from_row_slice(d, d, a)
+        .symmetric_eigenvalues()
+        .iter()
+        .copied()
+        .collect();
+    w.sort_by(f64::total_cmp);
+    w
+}
+
+/// How a set of digit images scores against real ones.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Scores {
+    pub images: usize,
+    /// The classifier score, `exp(E KL(p(y|x) || p(y)))`: 1 to 10, higher is better.
+    pub score: f64,
+    /// Fréchet distance of the classifier's logits to those of the real images; lower is better.
+    pub frechet: f64,
+    /// How many images the classifier puts in each class (0 to 9).
+    pub classes: Vec<usize>,
+}
+
+/// Scores `images` (`n x 784` bytes) against `real` ones with classifier `model`.
+pub fn score_images<B: Backend>(model: &Classifier<B>, images: &[u8], real: &[u8], dev: &B::Device) -> Scores {
+    let (probs, feats) = probs_and_features(model, images, dev);
+    let (_, real_feats) = probs_and_features(model, real, dev);
+    let mut classes = vec![0; 10];
+    for p in probs.chunks_exact(10) {
+        let best = (0..10).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+        classes[best] += 1;
     }
-    let (w, _) = sym_eigen(&sym, d);
-    let tr_sqrt: f64 = w.iter().map(|x| x.max(0.0).sqrt()).sum();
-    let tr = (0..d).map(|i| s1[i * d + i] + s2[i * d + i]).sum::<f64>();
-    (mean_term + tr - 2.0 * tr_sqrt).max(0.0)
+    Scores {
+        images: images.len() / PIXELS,
+        score: classifier_score(&probs),
+        frechet: frechet_distance(&feats, &real_feats, FEATURES),
+        classes,
+    }
 }
 
 /// Score and Fréchet distance of generated images against real ones (`n x 784` bytes each).

@@ -14,6 +14,7 @@ pub(crate) mod flex;
 pub mod gpu;
 pub mod live;
 pub mod metrics;
+pub mod optim;
 pub mod path_sgd;
 pub mod plot;
 pub mod rng;

@@ -14,16 +14,21 @@ use std::time::Duration;
 /// Which backend the app was asked to train on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BackendChoice {
-    /// burn Flex on the CPU.
+    /// burn wgpu when the renderer's adapter is a real GPU; burn Flex when it is a CPU
+    /// (software) adapter such as lavapipe, or there is none. The app's default.
     #[default]
+    Auto,
+    /// burn Flex on the CPU.
     Flex,
-    /// burn wgpu on the renderer's device when it is a GPU, else Flex.
+    /// burn wgpu on the renderer's device when it is a GPU, else Flex (said as a warning:
+    /// the GPU was asked for).
     Wgpu,
 }
 
 impl BackendChoice {
     pub fn name(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::Flex => "flex",
             Self::Wgpu => "wgpu",
         }
@@ -34,9 +39,10 @@ impl std::str::FromStr for BackendChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "auto" => Ok(Self::Auto),
             "flex" => Ok(Self::Flex),
             "wgpu" => Ok(Self::Wgpu),
-            _ => Err(format!("unknown backend '{s}'; use flex or wgpu")),
+            _ => Err(format!("unknown backend '{s}'; use auto, flex or wgpu")),
         }
     }
 }
@@ -100,6 +106,19 @@ impl BackendState {
             label: format!("CPU (burn Flex): {why}"),
             fallback: Some(why),
             ..Self::cpu()
+        }
+    }
+
+    /// `--backend auto`'s reading of this state: a CPU fallback is the expected choice, so it
+    /// is no warning; the label says why the CPU.
+    pub fn chosen_automatically(self) -> Self {
+        match self.fallback {
+            Some(why) => Self {
+                label: format!("CPU (burn Flex), chosen by --backend auto: {why}"),
+                fallback: None,
+                device: self.device,
+            },
+            None => self,
         }
     }
 
@@ -179,17 +198,24 @@ impl SharedBackend {
 pub struct GpuTrainingPlugin {
     pub allow_software: bool,
     pub device: GpuDeviceChoice,
+    /// Chosen by `--backend auto`: the CPU on a machine without a GPU is the expected choice,
+    /// said plainly, not as a warning.
+    pub auto: bool,
 }
 
 impl GpuTrainingPlugin {
     /// A software adapter (lavapipe) is allowed when `SHOAL_WGPU_SOFTWARE=1`, for checks on
     /// machines without a GPU.
-    pub fn from_env(device: GpuDeviceChoice) -> Self {
+    pub fn from_env(device: GpuDeviceChoice, auto: bool) -> Self {
         #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
         let allow_software = crate::learn::gpu::software_allowed_by_env();
         #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
         let allow_software = false;
-        Self { allow_software, device }
+        Self {
+            allow_software,
+            device,
+            auto,
+        }
     }
 }
 
@@ -201,7 +227,10 @@ impl Plugin for GpuTrainingPlugin {
     }
 
     fn finish(&self, app: &mut App) {
-        let state = renderer_device(app, self.allow_software, self.device);
+        let mut state = renderer_device(app, self.allow_software, self.device);
+        if self.auto {
+            state = state.chosen_automatically();
+        }
         match &state.fallback {
             Some(why) => warn!("training on the CPU (burn Flex): {why}"),
             None => info!("training on {}", state.label),

@@ -55,6 +55,7 @@ fn tank_panel(
     fish: Query<(), With<Fish>>,
     watched: Query<(&crate::boids::plugin::Position, &crate::boids::plugin::Velocity), With<Watched>>,
     diagnostics: Option<Res<DiagnosticsStore>>,
+    mut share: Option<ResMut<crate::scene::pacing::TrainShare>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut p = *params;
@@ -97,6 +98,24 @@ fn tank_panel(
                     fixed.set_timestep_hz(hz);
                 }
             });
+            if let Some(share) = share.as_mut() {
+                // The trainings' share of the machine while they run (see `scene::pacing`).
+                let mut s = share.0;
+                ui.horizontal(|ui| {
+                    ui.label("frames");
+                    ui.add(
+                        egui::Slider::new(&mut s, 0.0..=crate::learn::live::share::MAX_TRAIN_SHARE).show_value(false),
+                    );
+                    ui.label("training");
+                    match crate::scene::pacing::frame_cap_fps(s) {
+                        Some(fps) => ui.weak(format!("(≤ {fps:.0} fps while training)")),
+                        None => ui.weak("(training only in idle time)"),
+                    };
+                });
+                if s != share.0 {
+                    share.0 = s;
+                }
+            }
             ui.separator();
             ui.add(egui::Slider::new(&mut p.vision, 1.0..=300.0).text("vision"));
             let max_avoid = p.vision.max(1.0);

@@ -88,6 +88,7 @@ fn report(
     trainings: Option<Res<Trainings>>,
     backend: Option<Res<crate::scene::backend::SharedBackend>>,
     run_for: Option<Res<RunFor>>,
+    settings: Option<Res<crate::scene::SharedSettings>>,
     mut exit: MessageWriter<AppExit>,
 ) {
     let ending = run_for.as_ref().is_some_and(|r| r.1.elapsed() >= r.0);
@@ -95,6 +96,13 @@ fn report(
         return;
     }
     log.last = Instant::now();
+    let dcgan = trainings.as_ref().and_then(|t| t.find("DCGAN")).map(|j| {
+        serde_json::json!({
+            "dcgan_score": j.quality.last().map(|q| q[1]),
+            "dcgan_steps_per_s": j.steps_per_second(),
+            "first_digits_s": j.first_digits.map(|d| d.as_secs_f64()),
+        })
+    });
     let steps: serde_json::Map<String, serde_json::Value> = trainings
         .map(|t| {
             t.jobs
@@ -108,6 +116,14 @@ fn report(
     line["seconds"] = serde_json::json!(log.started.elapsed().as_secs_f64());
     line["fish"] = serde_json::json!(fish.iter().len());
     line["train_steps"] = serde_json::Value::Object(steps);
+    if let Some(serde_json::Value::Object(d)) = dcgan {
+        for (k, v) in d {
+            line[k] = v;
+        }
+        if let Some(s) = settings {
+            line["dcgan_batch"] = serde_json::json!(s.0.lock().unwrap_or_else(|e| e.into_inner()).dcgan_batch);
+        }
+    }
     if let Some(state) = backend.and_then(|b| b.get()) {
         line["train_backend"] = serde_json::json!(state.label);
     }

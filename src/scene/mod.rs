@@ -5,6 +5,7 @@ pub mod capture;
 pub mod controls;
 pub mod diagnostics;
 pub mod fonts;
+pub mod pacing;
 pub mod record;
 pub mod tank;
 pub mod train_ui;
@@ -149,6 +150,8 @@ pub struct AppOptions {
     /// `--headless`: render the tank (and its panels) off-screen at 1280x720 with no window
     /// and no frame pacing, so frame times measure the work alone (machines without a display).
     pub headless: bool,
+    /// `--train-share`: the trainings' share of the machine against the frames.
+    pub train_share: f64,
 }
 
 impl Default for AppOptions {
@@ -162,14 +165,11 @@ impl Default for AppOptions {
             autostart: false,
             diagnostics: None,
             seconds: None,
-            // The browser trains on its WebGPU device where it has one (else on the CPU).
-            backend: if cfg!(all(target_arch = "wasm32", feature = "gpu")) {
-                backend::BackendChoice::Wgpu
-            } else {
-                backend::BackendChoice::Flex
-            },
+            // The GPU where there is a real one (in the browser: WebGPU), else the CPU.
+            backend: backend::BackendChoice::Auto,
             gpu_device: backend::GpuDeviceChoice::Own,
             headless: false,
+            train_share: crate::learn::live::share::DEFAULT_TRAIN_SHARE,
         }
     }
 }
@@ -177,10 +177,13 @@ impl Default for AppOptions {
 /// The interactive app: a window with the tank, its panels and the training jobs.
 pub fn build_app(opts: &AppOptions) -> App {
     let mut app = if opts.headless { headless_app() } else { windowed_app() };
-    if opts.backend == backend::BackendChoice::Wgpu {
+    if opts.backend != backend::BackendChoice::Flex {
         // After DefaultPlugins: its `finish` runs once the renderer's device exists.
         #[cfg(not(target_arch = "wasm32"))]
-        app.add_plugins(backend::GpuTrainingPlugin::from_env(opts.gpu_device));
+        app.add_plugins(backend::GpuTrainingPlugin::from_env(
+            opts.gpu_device,
+            opts.backend == backend::BackendChoice::Auto,
+        ));
         #[cfg(target_arch = "wasm32")]
         backend::start_browser_gpu(&mut app);
     }
@@ -193,7 +196,9 @@ pub fn build_app(opts: &AppOptions) -> App {
         fonts::UiFontsPlugin,
         controls::ControlsPlugin,
         train_ui::TrainUiPlugin,
-    ));
+    ))
+    .insert_resource(pacing::TrainShare(opts.train_share))
+    .add_plugins(pacing::PacingPlugin);
     if let Some(out) = &opts.diagnostics {
         app.add_plugins(diagnostics::DiagnosticsPlugin {
             out: out.clone(),
@@ -275,6 +280,9 @@ pub fn add_training(app: &mut App, opts: &AppOptions) {
         .cloned()
         .unwrap_or_else(backend::SharedBackend::cpu);
     let mut t = training::Trainings::default();
+    // The tensor kernels' threads, named so that their priority follows the training share.
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::learn::live::share::start_training_pool();
     for &k in &opts.jobs {
         // wasm has no threads: there the jobs step on the main thread within a frame budget.
         #[cfg(not(target_arch = "wasm32"))]

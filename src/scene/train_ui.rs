@@ -5,7 +5,7 @@ use crate::learn::live::Command;
 use crate::scene::training::Trainings;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, EguiTextureHandle, egui};
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
 
 /// UI state of the training panels.
 #[derive(Resource)]
@@ -231,6 +231,48 @@ fn job_panel(
                     .collect();
                 plot.line(Line::new(*name, PlotPoints::from(pts)));
             }
+        });
+    if job.name == "DCGAN" {
+        quality_panel(ui, job);
+    }
+}
+
+/// `m:ss`.
+pub fn minutes_seconds(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// The DCGAN's live quality number: the classifier score of fresh samples over the steps, and
+/// when the samples first counted as digits.
+fn quality_panel(ui: &mut egui::Ui, job: &crate::scene::training::JobState) {
+    use crate::learn::live::{FIRST_DIGITS_SCORE, SCORE_SAMPLES};
+    let line = match (job.quality.last(), job.first_digits) {
+        (None, _) => "classifier score: after the first step".to_string(),
+        (Some(q), None) => format!(
+            "classifier score {:.2} of {SCORE_SAMPLES} samples (Fréchet {:.0}); digits from {FIRST_DIGITS_SCORE:.0}",
+            q[1], q[2]
+        ),
+        (Some(q), Some(t)) => format!(
+            "classifier score {:.2} (Fréchet {:.0}); first digits at {}",
+            q[1],
+            q[2],
+            minutes_seconds(t)
+        ),
+    };
+    ui.label(line);
+    if job.quality.is_empty() {
+        return;
+    }
+    Plot::new(format!("quality-{}", job.name))
+        .height(80.0)
+        .include_y(1.0)
+        .include_y(10.0)
+        .y_axis_label("score")
+        .show(ui, |plot| {
+            let pts: Vec<[f64; 2]> = job.quality.iter().map(|q| [q[0], q[1]]).collect();
+            plot.line(Line::new("classifier score", PlotPoints::from(pts)));
+            plot.hline(HLine::new("digits", FIRST_DIGITS_SCORE));
         });
 }
 

@@ -63,7 +63,7 @@ fn bad_preset_for_the_app_is_a_clear_error() {
     assert!(err.contains("must not exceed vision"), "{err}");
     let (code, _, err) = shoal(&["run", "--preset", "/nonexistent/preset.toml"]);
     assert_eq!(code, 2);
-    assert!(err.contains("cannot access preset"), "{err}");
+    assert!(err.contains("cannot read preset /nonexistent/preset.toml"), "{err}");
 }
 
 /// Runs `shoal` under a virtual X display when none is set (CI installs xvfb).
@@ -359,6 +359,105 @@ fn dcgan_runs_with_a_generator_average_and_resumes() {
     assert_eq!(code, 0, "{err}");
     let csv = std::fs::read_to_string(out.join("dcgan.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
+    sample_and_score(&out);
+}
+
+/// `shoal dcgan sample` writes digits from a run's checkpoint as IDX (and a grid);
+/// `shoal classifier score` scores them and real digits, as JSON; bad input writes nothing.
+fn sample_and_score(run: &std::path::Path) {
+    let dir = run.parent().unwrap();
+    let (idx, grid) = (dir.join("fake.idx.gz"), dir.join("fake.png"));
+    let (idx_s, grid_s, run_s) = (idx.to_str().unwrap(), grid.to_str().unwrap(), run.to_str().unwrap());
+    for (n, needle) in [("0", "between 1 and 200000"), ("300000", "between 1 and 200000")] {
+        let (code, _, err) = shoal(&["dcgan", "sample", "--from", run_s, "--n", n, "--out", idx_s]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+    let (code, _, err) = shoal(&[
+        "dcgan",
+        "sample",
+        "--from",
+        dir.join("nothing").to_str().unwrap(),
+        "--out",
+        idx_s,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read the checkpoint"), "{err}");
+    assert!(!idx.exists(), "nothing written for bad input");
+    let (code, out, err) = shoal(&[
+        "dcgan", "sample", "--from", run_s, "--n", "300", "--out", idx_s, "--grid", grid_s, "--seed", "4",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("moving average"), "samples come from G's average: {out}");
+    let arr = shoal::learn::data::idx::parse(&std::fs::read(&idx).unwrap()).unwrap();
+    assert_eq!(arr.dims, [300, 28, 28]);
+    assert_eq!(png_pixels(&grid).len(), (8 * 30 + 2) * 2 * (8 * 30 + 2) * 2 * 3);
+    // The same seed gives the same digits; another seed others.
+    let again = dir.join("again.idx");
+    let (code, _, err) = shoal(&[
+        "dcgan",
+        "sample",
+        "--from",
+        run_s,
+        "--n",
+        "300",
+        "--out",
+        again.to_str().unwrap(),
+        "--seed",
+        "4",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        shoal::learn::data::idx::parse(&std::fs::read(&again).unwrap()).unwrap(),
+        arr
+    );
+
+    let score = |file: &std::path::Path| -> serde_json::Value {
+        let (code, out, err) = shoal(&["classifier", "score", file.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.lines().count(), 1, "{out}");
+        serde_json::from_str(out.trim()).unwrap()
+    };
+    let fake = score(&idx);
+    assert_eq!(fake["images"], 300);
+    let classes: Vec<u64> = fake["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .collect();
+    assert_eq!((classes.len(), classes.iter().sum::<u64>()), (10, 300), "{fake}");
+    // Real digits (the bundled training split, not the held-out reference) score near 10 and
+    // lie far closer to the reference than a generator after one epoch on 128 images.
+    let train = shoal::learn::data::Digits::bundled(shoal::learn::data::Split::Train);
+    let real = dir.join("real.idx");
+    let n = 1000;
+    let body = shoal::learn::data::idx::encode(
+        shoal::learn::data::idx::IdxType::U8,
+        &[n as u32, 28, 28],
+        &train.images[..n * 784],
+    );
+    std::fs::write(&real, body).unwrap();
+    let real = score(&real);
+    let (fs, ff) = (fake["score"].as_f64().unwrap(), fake["frechet"].as_f64().unwrap());
+    let (rs, rf) = (real["score"].as_f64().unwrap(), real["frechet"].as_f64().unwrap());
+    assert!((1.0..=10.0).contains(&fs) && ff.is_finite() && ff >= 0.0, "{fake}");
+    assert!(rs > 9.0 && rs > fs, "real {real} vs generated {fake}");
+    assert!(rf < ff / 5.0, "real {real} vs generated {fake}");
+    // Not digits: a clear error.
+    let bad = dir.join("bad.idx");
+    std::fs::write(
+        &bad,
+        shoal::learn::data::idx::encode(shoal::learn::data::idx::IdxType::U8, &[2, 5], &[0; 10]),
+    )
+    .unwrap();
+    let (code, _, err) = shoal(&["classifier", "score", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("n x 28 x 28"), "{err}");
+    std::fs::write(&bad, b"hello").unwrap();
+    let (code, _, err) = shoal(&["classifier", "score", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not an IDX file"), "{err}");
 }
 
 /// `shoal dcgan --resume` refuses a checkpoint made with another seed, batch or data (naming

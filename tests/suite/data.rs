@@ -295,20 +295,26 @@ fn batches_are_seeded_and_cover_each_epoch() {
     let mut b = Batches::new(100, 32, 5);
     let mut c = Batches::new(100, 32, 6);
     let mut seen = Vec::new();
-    for _ in 0..3 {
-        let (x, new_epoch) = a.next_batch();
-        assert!(!new_epoch);
-        let x = x.to_vec();
+    let mut first = Vec::new();
+    for k in 0..3 {
+        let (x, ended) = a.next_batch();
+        // The third full batch ends the epoch (the last 4 items cannot fill a batch).
+        assert_eq!(ended, k == 2);
         assert_eq!(x, b.next_batch().0);
         assert_ne!(x, c.next_batch().0);
+        if k == 0 {
+            first = x.clone();
+        }
         seen.extend(x);
     }
+    assert_eq!(a.epoch, 1);
+    assert!(a.at_epoch_start());
     seen.sort_unstable();
     seen.dedup();
     assert_eq!(seen.len(), 96, "no index repeats within an epoch");
-    let (_, new_epoch) = a.next_batch();
-    assert!(new_epoch);
-    assert_eq!(a.epoch, 1);
+    let (x, ended) = a.next_batch();
+    assert!(!ended && !a.at_epoch_start());
+    assert_ne!(x, first, "the next epoch is shuffled anew");
     assert_eq!(a.per_epoch(), 3);
 }
 

@@ -95,6 +95,15 @@ fn checkpoints_round_trip_and_resume_identically() {
     b.save_checkpoint(&ckpt).unwrap();
     let b_grid = b.fixed_grid();
     let b_weights = b.weights_bytes().unwrap();
+    // The generator alone, read from the checkpoint without data or trainer, draws the same
+    // digits as the trainer for the same seed (more than one chunk of them).
+    let (g, cfg, epoch) =
+        shoal::learn::dcgan::checkpoint::load_generator::<Cpu>(&std::fs::read(&ckpt).unwrap(), &Default::default())
+            .unwrap();
+    assert_eq!((cfg.z, epoch), (32, 1));
+    let alone = shoal::learn::dcgan::sample_generator(&g, cfg.z, 300, 9, &Default::default());
+    assert_eq!(alone, b.sample(300, 9));
+    assert_ne!(alone, b.sample(300, 10));
     let b_second = run_epoch(&mut b);
     // ... while a fresh trainer (its own initial weights) loads the checkpoint and goes on.
     let mut c = trainer(&data);
@@ -181,6 +190,87 @@ fn metrics_separate_real_digits_from_noise() {
     assert!(noise_real > 50.0 * real_real.max(0.1), "noise vs real: {noise_real}");
     // The Fréchet distance of a set to itself is ~0.
     assert!(frechet_distance(&feats[..half], &feats[..half], FEATURES) < 1e-3);
+}
+
+/// `Q diag(w) Q^T` for a random orthogonal `Q` (a product of Givens rotations), row-major.
+fn rotated_diagonal(w: &[f64], seed: u64) -> Vec<f64> {
+    let d = w.len();
+    let mut q: Vec<f64> = (0..d * d).map(|k| if k % (d + 1) == 0 { 1.0 } else { 0.0 }).collect();
+    let mut r = shoal::learn::rng::Rng64::new(seed);
+    for _ in 0..4 * d * d {
+        let (i, j) = (r.below(d as u64) as usize, r.below(d as u64) as usize);
+        if i == j {
+            continue;
+        }
+        let t = r.uniform(0.0, 6.283) as f64;
+        for row in 0..d {
+            let (a, b) = (q[row * d + i], q[row * d + j]);
+            q[row * d + i] = t.cos() * a - t.sin() * b;
+            q[row * d + j] = t.sin() * a + t.cos() * b;
+        }
+    }
+    let mut out = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..d {
+            out[i * d + j] = (0..d).map(|k| q[i * d + k] * w[k] * q[j * d + k]).sum();
+        }
+    }
+    out
+}
+
+#[test]
+fn the_eigensolver_finds_known_eigenvalues() {
+    use shoal::learn::metrics::symmetric_eigenvalues;
+    let mut r = shoal::learn::rng::Rng64::new(11);
+    for (trial, d) in [2usize, 5, 16, 64].into_iter().enumerate() {
+        // Distinct, repeated, zero and negative eigenvalues.
+        let mut w: Vec<f64> = (0..d).map(|_| r.uniform(-3.0, 10.0) as f64).collect();
+        w[0] = 0.0;
+        w[d - 1] = w[d / 2];
+        let a = rotated_diagonal(&w, 100 + trial as u64);
+        assert!(
+            (0..d).any(|i| (0..d).any(|j| i != j && a[i * d + j].abs() > 1e-3)),
+            "the test matrix is not already diagonal"
+        );
+        let got = symmetric_eigenvalues(&a, d);
+        w.sort_by(f64::total_cmp);
+        for (g, e) in got.iter().zip(&w) {
+            assert!((g - e).abs() < 1e-9 * (1.0 + e.abs()), "d {d}: eigenvalue {g} != {e}");
+        }
+    }
+}
+
+#[test]
+fn frechet_distance_matches_the_closed_form_for_gaussians_with_shared_axes() {
+    // Two point sets whose sample means and covariances are known exactly: the corners of a
+    // box (sides 2a, 2b) and of one shifted by `shift` and scaled by `k`. With commuting
+    // covariances the distance is |m1 - m2|^2 + sum (sqrt(v1) - sqrt(v2))^2.
+    let (a, b, k, shift) = (1.0f64, 2.0f64, 2.0f64, [3.0f64, -1.0]);
+    let corners = [[a, b], [a, -b], [-a, b], [-a, -b]];
+    let n = corners.len() as f64;
+    let (va, vb) = (a * a * n / (n - 1.0), b * b * n / (n - 1.0));
+    let expect = shift[0].powi(2)
+        + shift[1].powi(2)
+        + (va.sqrt() - (k * k * va).sqrt()).powi(2)
+        + (vb.sqrt() - (k * k * vb).sqrt()).powi(2);
+    // The same, with both sets turned by one rotation: the distance does not change, but the
+    // covariances are no longer diagonal (the matrix square roots do the work).
+    for angle in [0.0f64, 0.3, 1.1] {
+        let turn = |p: [f64; 2]| {
+            [
+                angle.cos() * p[0] - angle.sin() * p[1],
+                angle.sin() * p[0] + angle.cos() * p[1],
+            ]
+        };
+        let x: Vec<f32> = corners.iter().flat_map(|&p| turn(p)).map(|v| v as f32).collect();
+        let y: Vec<f32> = corners
+            .iter()
+            .flat_map(|&p| turn([k * p[0] + shift[0], k * p[1] + shift[1]]))
+            .map(|v| v as f32)
+            .collect();
+        let got = frechet_distance(&x, &y, 2);
+        assert!((got - expect).abs() < 1e-4 * expect, "angle {angle}: {got} != {expect}");
+    }
 }
 
 #[test]
@@ -618,7 +708,7 @@ fn the_fused_sgd_equals_burns_sgd() {
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::adaptor::OptimizerAdaptor;
     use burn::tensor::backend::AutodiffBackend;
-    use shoal::learn::dcgan::sgd::FusedSgd;
+    use shoal::learn::optim::FusedSgd;
     type Generic = burn::backend::Autodiff<Cpu, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>;
     fn run<B: AutodiffBackend>(fused: bool) -> Vec<Vec<f32>> {
         let dev = Default::default();

@@ -147,6 +147,7 @@ fn dcgan_in_app(device: shoal::scene::backend::GpuDeviceChoice) -> String {
     app.add_plugins(GpuTrainingPlugin {
         allow_software: true,
         device,
+        auto: false,
     });
     let backend = app.world().resource::<SharedBackend>().clone();
     assert!(backend.get().is_none(), "unknown until the renderer exists");
@@ -183,15 +184,48 @@ fn dcgan_in_app(device: shoal::scene::backend::GpuDeviceChoice) -> String {
 fn without_a_renderer_the_app_trains_on_the_cpu_and_says_why() {
     use bevy::prelude::*;
     use shoal::scene::backend::{GpuTrainingPlugin, SharedBackend};
-    let mut app = App::new();
-    app.add_plugins(MinimalPlugins).add_plugins(GpuTrainingPlugin {
-        allow_software: true,
-        device: shoal::scene::backend::GpuDeviceChoice::Shared,
+    for auto in [false, true] {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins).add_plugins(GpuTrainingPlugin {
+            allow_software: true,
+            device: shoal::scene::backend::GpuDeviceChoice::Shared,
+            auto,
+        });
+        app.finish();
+        let state = app.world().resource::<SharedBackend>().wait();
+        assert!(!state.on_gpu());
+        assert!(state.label.starts_with("CPU"), "{}", state.label);
+        assert!(state.label.contains("no renderer"), "{}", state.label);
+        // Asked for the GPU: a warning with the reason; chosen by auto: said plainly.
+        assert_eq!(state.fallback.is_some(), !auto, "{}", state.label);
+        assert_eq!(state.label.contains("--backend auto"), auto, "{}", state.label);
+    }
+}
+
+/// `--backend auto` (the app's default) on a machine whose renderer runs on a CPU adapter
+/// (lavapipe here) trains on the CPU and says why; on a real GPU it trains there.
+#[cfg(feature = "app")]
+#[test]
+fn auto_backend_picks_the_gpu_only_when_the_renderer_has_a_real_one() {
+    use shoal::scene::backend::{GpuTrainingPlugin, SharedBackend};
+    let mut app = shoal::scene::record::headless_render_app();
+    app.add_plugins(GpuTrainingPlugin {
+        allow_software: false,
+        device: shoal::scene::backend::GpuDeviceChoice::Own,
+        auto: true,
     });
     app.finish();
+    app.cleanup();
     let state = app.world().resource::<SharedBackend>().wait();
-    assert!(!state.on_gpu());
-    let why = state.fallback.expect("a reason");
-    assert!(why.contains("no renderer"), "{why}");
-    assert!(state.label.starts_with("CPU"), "{}", state.label);
+    let adapter = app
+        .world()
+        .resource::<bevy::render::renderer::RenderAdapter>()
+        .0
+        .get_info();
+    let software = adapter.device_type == wgpu::DeviceType::Cpu;
+    assert_eq!(state.on_gpu(), !software, "{adapter:?}: {}", state.label);
+    if software {
+        assert!(state.label.contains("chosen by --backend auto"), "{}", state.label);
+        assert!(state.fallback.is_none(), "not a warning: {}", state.label);
+    }
 }

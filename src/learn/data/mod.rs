@@ -2,12 +2,12 @@
 //! digits (no download, no set-up) and a loader for MNIST / Fashion-MNIST / EMNIST
 //! IDX files from a directory the user names (`--data DIR`).
 
+mod batches;
 pub mod idx;
 
+pub use batches::{Batches, Shuffler};
+
 use idx::{IdxArray, IdxError, IdxType};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -390,52 +390,6 @@ fn transpose_all(images: &mut [u8]) {
                 img.swap(r * SIDE + c, c * SIDE + r);
             }
         }
-    }
-}
-
-/// Shuffled mini-batches of indices, reproducible from a seed; reshuffled every epoch.
-#[derive(Debug)]
-pub struct Batches {
-    order: Vec<usize>,
-    batch: usize,
-    cursor: usize,
-    rng: StdRng,
-    pub epoch: usize,
-}
-
-impl Batches {
-    pub fn new(len: usize, batch: usize, seed: u64) -> Self {
-        assert!(batch > 0, "batch size must be at least 1");
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut order: Vec<usize> = (0..len).collect();
-        order.shuffle(&mut rng);
-        Self {
-            order,
-            batch,
-            cursor: 0,
-            rng,
-            epoch: 0,
-        }
-    }
-
-    /// The next batch (full size; the tail of an epoch that cannot fill one is skipped),
-    /// and whether it starts a new epoch.
-    pub fn next_batch(&mut self) -> (&[usize], bool) {
-        let mut new_epoch = false;
-        if self.cursor + self.batch > self.order.len() {
-            self.order.shuffle(&mut self.rng);
-            self.cursor = 0;
-            self.epoch += 1;
-            new_epoch = true;
-        }
-        let b = &self.order[self.cursor..(self.cursor + self.batch).min(self.order.len())];
-        self.cursor += self.batch;
-        (b, new_epoch)
-    }
-
-    /// Batches per epoch.
-    pub fn per_epoch(&self) -> usize {
-        (self.order.len() / self.batch).max(1)
     }
 }
 

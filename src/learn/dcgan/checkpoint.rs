@@ -5,10 +5,13 @@
 //! section lengths and CRC-32s), then the four sections (burn binary records), and a fifth
 //! with G's moving average when the run keeps one.
 
-use super::{DcganConfig, Opt, Trainer};
+use super::model::Generator;
+use super::{DcganConfig, Trainer, optimizer};
+use crate::learn::optim::{AnyOptimizer, FusedSgd};
 use crate::learn::rng::Rng64;
 use burn::module::{AutodiffModule, Module};
-use burn::optim::Optimizer;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdaGrad, Adam, Optimizer, Sgd};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use std::path::Path;
@@ -92,38 +95,104 @@ fn enc<R: burn::record::Record<B>, B: burn::tensor::backend::Backend>(r: R) -> a
         .map_err(|e| anyhow::anyhow!("cannot encode checkpoint: {e}"))
 }
 
-type SgdRecord<B, M> = <super::SgdAdaptor<B, M> as Optimizer<M, B>>::Record;
-type AdamRecord<B, M> = <super::AdamAdaptor<B, M> as Optimizer<M, B>>::Record;
+type Record<B, M, O> = <OptimizerAdaptor<O, M, B> as Optimizer<M, B>>::Record;
 
 /// A decoded optimiser state, not yet applied.
 enum OptRecord<B: AutodiffBackend, M: AutodiffModule<B>> {
-    Sgd(SgdRecord<B, M>),
-    Adam(AdamRecord<B, M>),
+    Sgd(Record<B, M, Sgd<B::InnerBackend>>),
+    Momentum(Record<B, M, FusedSgd>),
+    AdaGrad(Record<B, M, AdaGrad>),
+    Adam(Record<B, M, Adam>),
 }
 
-impl<B: AutodiffBackend, M: AutodiffModule<B>> Opt<B, M> {
-    fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
-        match self {
-            Opt::Sgd(o) => enc::<_, B>(o.to_record()),
-            Opt::Adam(o) => enc::<_, B>(o.to_record()),
-        }
+fn opt_bytes<B: AutodiffBackend, M: AutodiffModule<B>>(o: &AnyOptimizer<B, M>) -> anyhow::Result<Vec<u8>> {
+    match o {
+        AnyOptimizer::Sgd(o) => enc::<_, B>(o.to_record()),
+        AnyOptimizer::Momentum(o) => enc::<_, B>(o.to_record()),
+        AnyOptimizer::AdaGrad(o) => enc::<_, B>(o.to_record()),
+        AnyOptimizer::Adam(o) => enc::<_, B>(o.to_record()),
     }
+}
 
-    fn decode(&self, bytes: Vec<u8>, dev: &B::Device, name: &'static str) -> Result<OptRecord<B, M>, CheckpointError> {
-        let err = |e: String| CheckpointError::Decode(name, e);
-        Ok(match self {
-            Opt::Sgd(_) => OptRecord::Sgd(decode_record::<B, _>(bytes, dev).map_err(err)?),
-            Opt::Adam(_) => OptRecord::Adam(decode_record::<B, _>(bytes, dev).map_err(err)?),
-        })
-    }
+/// Decodes `bytes` as the state of an optimiser of `o`'s kind.
+fn decode_opt<B: AutodiffBackend, M: AutodiffModule<B>>(
+    o: &AnyOptimizer<B, M>,
+    bytes: Vec<u8>,
+    dev: &B::Device,
+    name: &'static str,
+) -> Result<OptRecord<B, M>, CheckpointError> {
+    let err = |e: String| CheckpointError::Decode(name, e);
+    Ok(match o {
+        AnyOptimizer::Sgd(_) => OptRecord::Sgd(decode_record::<B, _>(bytes, dev).map_err(err)?),
+        AnyOptimizer::Momentum(_) => OptRecord::Momentum(decode_record::<B, _>(bytes, dev).map_err(err)?),
+        AnyOptimizer::AdaGrad(_) => OptRecord::AdaGrad(decode_record::<B, _>(bytes, dev).map_err(err)?),
+        AnyOptimizer::Adam(_) => OptRecord::Adam(decode_record::<B, _>(bytes, dev).map_err(err)?),
+    })
+}
 
-    fn apply(self, record: OptRecord<B, M>) -> Self {
-        match (self, record) {
-            (Opt::Sgd(o), OptRecord::Sgd(r)) => Opt::Sgd(o.load_record(r)),
-            (Opt::Adam(o), OptRecord::Adam(r)) => Opt::Adam(o.load_record(r)),
-            _ => unreachable!("records are decoded for the optimiser's own kind"),
-        }
+fn apply_opt<B: AutodiffBackend, M: AutodiffModule<B>>(
+    o: AnyOptimizer<B, M>,
+    record: OptRecord<B, M>,
+) -> AnyOptimizer<B, M> {
+    match (o, record) {
+        (AnyOptimizer::Sgd(o), OptRecord::Sgd(r)) => AnyOptimizer::Sgd(o.load_record(r)),
+        (AnyOptimizer::Momentum(o), OptRecord::Momentum(r)) => AnyOptimizer::Momentum(o.load_record(r)),
+        (AnyOptimizer::AdaGrad(o), OptRecord::AdaGrad(r)) => AnyOptimizer::AdaGrad(o.load_record(r)),
+        (AnyOptimizer::Adam(o), OptRecord::Adam(r)) => AnyOptimizer::Adam(o.load_record(r)),
+        _ => unreachable!("records are decoded for the optimiser's own kind"),
     }
+}
+
+/// A checkpoint's header and sections (G, D, their optimisers, G's average if kept), each
+/// checked against its length and CRC.
+fn parse(bytes: &[u8]) -> Result<(Header, Vec<Vec<u8>>), CheckpointError> {
+    let rest = bytes.strip_prefix(MAGIC).ok_or(if bytes.len() < MAGIC.len() {
+        CheckpointError::Truncated("magic")
+    } else {
+        CheckpointError::BadMagic
+    })?;
+    let len_bytes: [u8; 4] = rest
+        .get(..4)
+        .ok_or(CheckpointError::Truncated("header length"))?
+        .try_into()
+        .unwrap();
+    let hlen = u32::from_le_bytes(len_bytes) as usize;
+    let json = rest.get(4..4 + hlen).ok_or(CheckpointError::Truncated("header"))?;
+    let header: Header = serde_json::from_slice(json).map_err(|e| CheckpointError::Header(e.to_string()))?;
+    let mut at = 4 + hlen;
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    for (k, &(len, sum)) in header.sections.iter().chain(&header.ema_section).enumerate() {
+        let end = at
+            .checked_add(len as usize)
+            .ok_or(CheckpointError::Truncated(NAMES[k]))?;
+        let part = rest.get(at..end).ok_or(CheckpointError::Truncated(NAMES[k]))?;
+        if crc(part) != sum {
+            return Err(CheckpointError::Crc(NAMES[k]));
+        }
+        parts.push(part.to_vec());
+        at = end;
+    }
+    if at != rest.len() {
+        return Err(CheckpointError::Header("trailing bytes after the last section".into()));
+    }
+    Ok((header, parts))
+}
+
+/// A checkpoint's generator for sampling, without the training data or the rest of the
+/// trainer: G's moving average when the run kept one (as its grids show), else G; with the
+/// run's settings and the epochs it had finished.
+pub fn load_generator<B: burn::tensor::backend::Backend>(
+    bytes: &[u8],
+    dev: &B::Device,
+) -> Result<(Generator<B>, DcganConfig, usize), CheckpointError> {
+    let (header, mut parts) = parse(bytes)?;
+    let (k, part) = match parts.len() {
+        5 => (4, parts.pop().expect("five sections")),
+        _ => (0, parts.swap_remove(0)),
+    };
+    let rec = decode_record::<B, _>(part, dev).map_err(|e| CheckpointError::Decode(NAMES[k], e))?;
+    let g = Generator::<B>::new(header.cfg.z, dev).load_record(rec);
+    Ok((g, header.cfg, header.epoch))
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
@@ -141,12 +210,15 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Checkpoints are taken at epoch boundaries (the random state then fixes the next
     /// epoch's shuffle and noise exactly).
     pub fn save_checkpoint(&self, path: &Path) -> anyhow::Result<()> {
-        anyhow::ensure!(self.cursor == 0, "checkpoints are taken at the start of an epoch");
+        anyhow::ensure!(
+            self.batches.at_epoch_start(),
+            "checkpoints are taken at the start of an epoch"
+        );
         let mut parts = vec![
             enc::<_, B>(self.generator().clone().into_record())?,
             enc::<_, B>(self.discriminator().clone().into_record())?,
-            self.opt_g.to_bytes()?,
-            self.opt_d.to_bytes()?,
+            opt_bytes(&self.opt_g)?,
+            opt_bytes(&self.opt_d)?,
         ];
         if let Some(avg) = &self.g_ema {
             parts.push(enc::<_, B::InnerBackend>(avg.clone().into_record())?);
@@ -156,7 +228,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             cfg: self.cfg.clone(),
             epoch: self.epoch,
             iteration: self.iteration,
-            rng_state: self.epoch_rng.state,
+            rng_state: self.batches.epoch_rng().state,
             sections: std::array::from_fn(|k| (parts[k].len() as u64, crc(&parts[k]))),
             ema_section: parts.get(4).map(|p| (p.len() as u64, crc(p))),
             ema_updates: self.ema_updates,
@@ -180,19 +252,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 
     pub fn load_checkpoint_bytes(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        let rest = bytes.strip_prefix(MAGIC).ok_or(if bytes.len() < MAGIC.len() {
-            CheckpointError::Truncated("magic")
-        } else {
-            CheckpointError::BadMagic
-        })?;
-        let len_bytes: [u8; 4] = rest
-            .get(..4)
-            .ok_or(CheckpointError::Truncated("header length"))?
-            .try_into()
-            .unwrap();
-        let hlen = u32::from_le_bytes(len_bytes) as usize;
-        let json = rest.get(4..4 + hlen).ok_or(CheckpointError::Truncated("header"))?;
-        let header: Header = serde_json::from_slice(json).map_err(|e| CheckpointError::Header(e.to_string()))?;
+        let (header, parts) = parse(bytes)?;
         if header.cfg.z != self.cfg.z || header.cfg.optimizer != self.cfg.optimizer {
             return Err(CheckpointError::Mismatch(format!(
                 "the checkpoint was made with z={} and optimizer {:?}, this run has z={} and optimizer {:?}",
@@ -225,22 +285,6 @@ impl<B: AutodiffBackend> Trainer<B> {
                 "the checkpoint keeps a moving average of G; resume with --ema".into(),
             ));
         }
-        let mut at = 4 + hlen;
-        let mut parts: Vec<Vec<u8>> = Vec::new();
-        for (k, &(len, sum)) in header.sections.iter().chain(&header.ema_section).enumerate() {
-            let end = at
-                .checked_add(len as usize)
-                .ok_or(CheckpointError::Truncated(NAMES[k]))?;
-            let part = rest.get(at..end).ok_or(CheckpointError::Truncated(NAMES[k]))?;
-            if crc(part) != sum {
-                return Err(CheckpointError::Crc(NAMES[k]));
-            }
-            parts.push(part.to_vec());
-            at = end;
-        }
-        if at != rest.len() {
-            return Err(CheckpointError::Header("trailing bytes after the last section".into()));
-        }
         let dev = self.device.clone();
         let mut parts = parts.into_iter();
         let g_rec =
@@ -248,18 +292,18 @@ impl<B: AutodiffBackend> Trainer<B> {
         let d_rec =
             decode_record::<B, _>(parts.next().unwrap(), &dev).map_err(|e| CheckpointError::Decode(NAMES[1], e))?;
         // Decode everything before changing anything: a bad file leaves the trainer as it was.
-        let og = self.opt_g.decode(parts.next().unwrap(), &dev, NAMES[2])?;
-        let od = self.opt_d.decode(parts.next().unwrap(), &dev, NAMES[3])?;
+        let og = decode_opt(&self.opt_g, parts.next().unwrap(), &dev, NAMES[2])?;
+        let od = decode_opt(&self.opt_d, parts.next().unwrap(), &dev, NAMES[3])?;
         let avg_rec = match parts.next() {
             Some(bytes) => Some(
                 decode_record::<B::InnerBackend, _>(bytes, &dev).map_err(|e| CheckpointError::Decode(NAMES[4], e))?,
             ),
             None => None,
         };
-        let opt_g = std::mem::replace(&mut self.opt_g, Opt::new(self.cfg.optimizer));
-        self.opt_g = opt_g.apply(og);
-        let opt_d = std::mem::replace(&mut self.opt_d, Opt::new(self.cfg.optimizer));
-        self.opt_d = opt_d.apply(od);
+        let opt_g = std::mem::replace(&mut self.opt_g, optimizer(self.cfg.optimizer));
+        self.opt_g = apply_opt(opt_g, og);
+        let opt_d = std::mem::replace(&mut self.opt_d, optimizer(self.cfg.optimizer));
+        self.opt_d = apply_opt(opt_d, od);
         self.g = Some(self.g.take().expect("G present").load_record(g_rec));
         self.d = Some(self.d.take().expect("D present").load_record(d_rec));
         // A run that averages G but resumes a checkpoint without an average starts one here.
@@ -270,10 +314,12 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         self.epoch = header.epoch;
         self.iteration = header.iteration;
-        self.rng = Rng64 {
-            state: header.rng_state,
-        };
-        self.start_epoch();
+        self.batches.restart_epoch(
+            header.epoch,
+            Rng64 {
+                state: header.rng_state,
+            },
+        );
         Ok(())
     }
 }

@@ -14,13 +14,12 @@ pub mod linear_flex;
 pub mod model;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod run;
-pub mod sgd;
 
-use crate::learn::data::{Digits, PIXELS, SIDE, batch_tensors};
+use crate::learn::data::{Batches, Digits, PIXELS, SIDE, batch_tensors};
+use crate::learn::optim::AnyOptimizer;
 use crate::learn::rng::Rng64;
 use burn::module::{AutodiffModule, Module};
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use model::{Discriminator, Generator, bce};
@@ -80,36 +79,36 @@ impl DcganConfig {
     }
 }
 
-type SgdAdaptor<B, M> = OptimizerAdaptor<sgd::FusedSgd, M, B>;
-type AdamAdaptor<B, M> = OptimizerAdaptor<Adam, M, B>;
-
-enum Opt<B: AutodiffBackend, M: AutodiffModule<B>> {
-    Sgd(SgdAdaptor<B, M>),
-    Adam(AdamAdaptor<B, M>),
+/// The optimiser for a net of the DCGAN, as `kind` and the recipe set it.
+fn optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(kind: OptimizerKind) -> AnyOptimizer<B, M> {
+    match kind {
+        OptimizerKind::Sgd => AnyOptimizer::momentum(&crate::learn::basics::seed_momentum()),
+        OptimizerKind::Adam => {
+            AnyOptimizer::adam(&AdamConfig::new().with_beta_1(0.5).with_beta_2(0.999).with_epsilon(1e-8))
+        }
+    }
 }
 
-impl<B: AutodiffBackend, M: AutodiffModule<B>> Opt<B, M> {
-    fn new(kind: OptimizerKind) -> Self {
-        match kind {
-            OptimizerKind::Sgd => Opt::Sgd(OptimizerAdaptor::from(sgd::FusedSgd::new(
-                &crate::learn::basics::seed_momentum(),
-            ))),
-            OptimizerKind::Adam => Opt::Adam(
-                AdamConfig::new()
-                    .with_beta_1(0.5)
-                    .with_beta_2(0.999)
-                    .with_epsilon(1e-8)
-                    .init(),
-            ),
-        }
+/// `n` images (`n x 28 x 28` bytes) from generator `g` (`z` inputs; an inference backend, so
+/// batch norm uses its running statistics), for noise drawn from `seed` as
+/// [`Trainer::sample`] draws it: the same weights and seed give the same images. Made in
+/// chunks, so any `n` fits in memory.
+pub fn sample_generator<B: burn::tensor::backend::Backend>(
+    g: &Generator<B>,
+    z: usize,
+    n: usize,
+    seed: u64,
+    dev: &B::Device,
+) -> Vec<u8> {
+    const CHUNK: usize = 256;
+    let mut r = Rng64::new(seed);
+    let noise: Vec<f32> = (0..n * z).map(|_| r.uniform(-1.0, 1.0)).collect();
+    let mut out = Vec::with_capacity(n * PIXELS);
+    for part in noise.chunks(CHUNK * z) {
+        let zt = Tensor::<B, 2>::from_data(TensorData::new(part.to_vec(), [part.len() / z, z]), dev);
+        out.extend(image_bytes(g.forward(zt).into_data()));
     }
-
-    fn step(&mut self, lr: f64, m: M, g: GradientsParams) -> M {
-        match self {
-            Opt::Sgd(o) => o.step(lr, m, g),
-            Opt::Adam(o) => o.step(lr, m, g),
-        }
-    }
+    out
 }
 
 /// What one iteration measured.
@@ -133,16 +132,12 @@ pub struct Trainer<B: AutodiffBackend> {
     /// The moving average of G (when `cfg.ema` is set) and how many updates it has had.
     g_ema: Option<Generator<B::InnerBackend>>,
     ema_updates: u64,
-    opt_g: Opt<B, Generator<B>>,
-    opt_d: Opt<B, Discriminator<B>>,
+    opt_g: AnyOptimizer<B, Generator<B>>,
+    opt_d: AnyOptimizer<B, Discriminator<B>>,
     data: Arc<Digits>,
     device: B::Device,
-    /// Position in the current epoch's shuffled order.
-    order: Vec<usize>,
-    cursor: usize,
-    pub rng: Rng64,
-    /// The random state at the start of the current epoch (before its shuffle).
-    epoch_rng: Rng64,
+    /// The shuffled batches; its random source also draws the noise.
+    batches: Batches<Rng64>,
     pub epoch: usize,
     pub iteration: u64,
     /// The fixed noise batch for the sample grid (64 x z).
@@ -179,12 +174,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             d: Some(crate::learn::seeded_init::<B, _>(&device, cfg.seed ^ 0xD15C, || {
                 Discriminator::new(&device)
             })),
-            opt_g: Opt::new(cfg.optimizer),
-            opt_d: Opt::new(cfg.optimizer),
-            order: Vec::new(),
-            cursor: 0,
-            rng: Rng64::new(cfg.seed),
-            epoch_rng: Rng64::new(cfg.seed),
+            opt_g: optimizer(cfg.optimizer),
+            opt_d: optimizer(cfg.optimizer),
+            batches: Batches::with_rng(data.len(), cfg.batch, Rng64::new(cfg.seed)),
             epoch: 0,
             iteration: 0,
             fixed_noise,
@@ -194,7 +186,6 @@ impl<B: AutodiffBackend> Trainer<B> {
             device,
         };
         t.start_ema();
-        t.start_epoch();
         Ok(t)
     }
 
@@ -204,13 +195,6 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.ema_updates = 0;
     }
 
-    fn start_epoch(&mut self) {
-        self.epoch_rng = self.rng;
-        self.order = (0..self.data.len()).collect();
-        self.rng.shuffle(&mut self.order);
-        self.cursor = 0;
-    }
-
     /// Full batches per epoch.
     pub fn iters_per_epoch(&self) -> usize {
         self.data.len() / self.cfg.batch
@@ -218,7 +202,7 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     fn noise(&mut self, n: usize) -> Tensor<B, 2> {
         let z = self.cfg.z;
-        let v: Vec<f32> = (0..n * z).map(|_| self.rng.uniform(-1.0, 1.0)).collect();
+        let v: Vec<f32> = (0..n * z).map(|_| self.batches.rng.uniform(-1.0, 1.0)).collect();
         Tensor::from_data(TensorData::new(v, [n, z]), &self.device)
     }
 
@@ -235,8 +219,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn step_on_device(&mut self) -> (Tensor<B::InnerBackend, 1>, bool) {
         let n = self.cfg.batch;
         let lr = self.cfg.lr(self.epoch);
-        let idx: Vec<usize> = self.order[self.cursor..self.cursor + n].to_vec();
-        self.cursor += n;
+        let (idx, epoch_done) = self.batches.next_batch();
         let (x, _) = batch_tensors::<B>(&self.data, &idx, &self.device);
 
         // G step: make D call the fakes real. D's own weight gradients are not needed here
@@ -272,11 +255,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let values = Tensor::cat(vec![g_value, d_value, d_real, d_fake], 0);
 
         self.iteration += 1;
-        let epoch_done = self.cursor + n > self.data.len();
-        if epoch_done {
-            self.epoch += 1;
-            self.start_epoch();
-        }
+        self.epoch = self.batches.epoch;
         (values, epoch_done)
     }
 
@@ -324,9 +303,11 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// As [`Trainer::sample`], from the moving average or from G's current weights.
     pub fn sample_from(&self, n: usize, seed: u64, averaged: bool) -> Vec<u8> {
-        let mut r = Rng64::new(seed);
-        let z: Vec<f32> = (0..n * self.cfg.z).map(|_| r.uniform(-1.0, 1.0)).collect();
-        self.generate_from(&z, averaged)
+        let g = match (&self.g_ema, averaged) {
+            (Some(avg), true) => avg.clone(),
+            _ => self.generator().valid(),
+        };
+        sample_generator(&g, self.cfg.z, n, seed, &self.device)
     }
 
     /// Whether samples come from a moving average of G.

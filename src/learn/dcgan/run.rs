@@ -187,7 +187,9 @@ pub fn run<B: AutodiffBackend>(
     }
     // The seed's animation: the fixed-noise grid over the epochs.
     let gif = opts.out.join("grids.gif");
-    let (_, gw, gh) = doubled(t.fixed_grid());
+    // Every grid is 8 x 8 tiles of (28 + 2 px gap) + 2, doubled.
+    let side = 2 * (8 * (super::SIDE as u32 + 2) + 2);
+    let (gw, gh) = (side, side);
     // Frames from an older run of another size cannot join the animation.
     grids.retain(|g| g.len() == (gw * gh) as usize);
     write_gif(&gif, &grids, gw, gh, 40)?;

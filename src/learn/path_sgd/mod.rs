@@ -21,6 +21,7 @@ pub mod bench;
 pub mod experiment;
 pub mod fused;
 pub mod mlp;
+pub mod run;
 
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;

@@ -1,6 +1,6 @@
-//! The three trainings as live, steppable jobs with one small interface, so the app can
-//! run them (on a worker thread, or in per-frame time budgets) and plot what they report.
+//! The three trainings as [`Job`]s: tensor basics, the Path-SGD comparison, the DCGAN.
 
+use super::{Command, Deferred, Job, NotReady, Quality, Report};
 use crate::learn::CpuAutodiff;
 use crate::learn::basics::{Basics, Method};
 use crate::learn::data::{Digits, PIXELS};
@@ -9,74 +9,6 @@ use crate::learn::path_sgd::experiment::{Algo, Init, Run, initial_net};
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 use std::sync::Arc;
-
-/// What one step reports: named values for the curves, maybe a new grey image.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Report {
-    pub step: u64,
-    pub values: Vec<(&'static str, f64)>,
-    /// Grey pixels, width, height.
-    pub image: Option<(Vec<u8>, u32, u32)>,
-    /// A value became NaN or infinite: the job stops.
-    pub diverged: bool,
-    /// The job reached its end (e.g. the epochs of the basics experiment).
-    pub finished: bool,
-}
-
-/// Commands a job understands besides stepping.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Command {
-    /// Path-SGD demo: multiply hidden layer `layer`'s incoming weights by `c` and divide
-    /// its outgoing weights by `c`, in every run.
-    Rescale { layer: usize, c: f32 },
-    /// Set the learning rate(s) to `lr` (scaled per algorithm where that applies).
-    SetLr(f64),
-}
-
-/// A training job the app can drive.
-pub trait Job: Send + 'static {
-    fn name(&self) -> &'static str;
-    /// One unit of work (an epoch for basics, a mini-batch per run for Path-SGD, one G+D
-    /// iteration for DCGAN).
-    fn step(&mut self) -> Report;
-    fn command(&mut self, _cmd: &Command) {}
-    /// The names of the curves, in order.
-    fn series(&self) -> Vec<&'static str>;
-    /// Whether the curves are best shown on a log scale.
-    fn log_scale(&self) -> bool {
-        true
-    }
-    /// A picture of the initial state, if the job makes pictures.
-    fn image(&self) -> Option<(Vec<u8>, u32, u32)> {
-        None
-    }
-    /// One step whose numbers may still be on a device. A job training on the browser's GPU
-    /// (which has no synchronous read) leaves them there and returns [`Deferred::Reading`];
-    /// every other job steps and reads at once.
-    fn step_deferred(&mut self) -> Deferred {
-        Deferred::Ready(self.step())
-    }
-    /// Called with a [`Deferred::Reading`] step's report once it is read, before the app sees
-    /// it: the job updates its own state from the numbers (smoothing, divergence).
-    fn finish_deferred(&mut self, _report: &mut Report) {}
-}
-
-/// A step's report, or the read that will give it.
-pub enum Deferred {
-    Ready(Report),
-    /// Reads the step's numbers (and picture) from the device; owns what it reads, so it
-    /// outlives the borrow of the job. Hand its output to [`Job::finish_deferred`].
-    Reading(std::pin::Pin<Box<dyn std::future::Future<Output = Report>>>),
-}
-
-/// A job cannot be built yet because something it needs is still on its way (the browser's
-/// download of the digits, its GPU device). The app shows `what` and builds the job again on a
-/// later frame; it is not an error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what}")]
-pub struct NotReady {
-    pub what: &'static str,
-}
 
 /// The live jobs' training digits: [`NotReady`] while the browser still fetches them, an
 /// error if that failed.
@@ -110,9 +42,15 @@ impl BasicsJob {
     }
 }
 
+/// The duty of the demos beside the DCGAN (see [`Job::duty`]).
+pub const LIGHT_DUTY: f64 = 0.25;
+
 impl Job for BasicsJob {
     fn name(&self) -> &'static str {
         "Tensor basics"
+    }
+    fn duty(&self) -> f64 {
+        LIGHT_DUTY
     }
     fn series(&self) -> Vec<&'static str> {
         Method::ALL.iter().map(|m| m.name()).collect()
@@ -127,6 +65,7 @@ impl Job for BasicsJob {
             finished: step as usize >= self.epochs,
             values,
             image: None,
+            quality: None,
         }
     }
     fn command(&mut self, cmd: &Command) {
@@ -213,6 +152,7 @@ impl<B: AutodiffBackend> PathSgdJob<B> {
             image: None,
             diverged: self.runs.iter().all(|r| r.diverged),
             finished: false,
+            quality: None,
         }
     }
 }
@@ -220,6 +160,9 @@ impl<B: AutodiffBackend> PathSgdJob<B> {
 impl<B: AutodiffBackend> Job for PathSgdJob<B> {
     fn name(&self) -> &'static str {
         "Path-SGD"
+    }
+    fn duty(&self) -> f64 {
+        LIGHT_DUTY
     }
     fn series(&self) -> Vec<&'static str> {
         self.runs.iter().map(|r| r.algo.name()).collect()
@@ -296,10 +239,49 @@ impl<B: AutodiffBackend> Job for PathSgdJob<B> {
     }
 }
 
-/// DCGAN: one G+D iteration per step; the fixed-noise grid every `grid_every` steps.
+/// Fresh samples the live quality number scores.
+pub const SCORE_SAMPLES: usize = 256;
+/// DCGAN iterations between two quality measurements.
+const SCORE_EVERY: u64 = 20;
+/// The classifier score from which the samples count as digits ("first digits at m:ss").
+pub const FIRST_DIGITS_SCORE: f64 = 5.0;
+/// Real digits the Fréchet distance compares with (the bundled test split's first).
+const REAL_FOR_FRECHET: usize = 1000;
+
+/// Scores samples with the shipped classifier, on the CPU.
+struct Judge {
+    model: crate::learn::metrics::Classifier<crate::learn::Cpu>,
+    /// The classifier's features of real test digits.
+    real: Vec<f32>,
+}
+
+impl Judge {
+    /// The shipped classifier, where this build has it (not in the browser's .wasm).
+    fn load() -> Option<Self> {
+        let dev = Default::default();
+        let model = crate::learn::metrics::live_classifier()?;
+        let test = crate::learn::data::Digits::bundled(crate::learn::data::Split::Test);
+        let n = REAL_FOR_FRECHET.min(test.len());
+        let (_, real) = crate::learn::metrics::probs_and_features(&model, &test.images[..n * PIXELS], &dev);
+        Some(Self { model, real })
+    }
+
+    fn judge(&self, images: &[u8]) -> Quality {
+        use crate::learn::metrics::{FEATURES, classifier_score, frechet_distance, probs_and_features};
+        let (probs, feats) = probs_and_features(&self.model, images, &Default::default());
+        Quality {
+            score: classifier_score(&probs),
+            frechet: frechet_distance(&feats, &self.real, FEATURES),
+        }
+    }
+}
+
+/// DCGAN: one G+D iteration per step; the fixed-noise grid every `grid_every` steps; every
+/// few steps the classifier score of [`SCORE_SAMPLES`] fresh samples.
 pub struct DcganJob<B: AutodiffBackend = CpuAutodiff> {
     gan: Gan<B>,
     grid_every: u64,
+    judge: Option<Judge>,
     /// Numbers and pictures are read asynchronously ([`Job::step_deferred`]): the browser's GPU.
     read_async: bool,
 }
@@ -318,6 +300,7 @@ impl<B: AutodiffBackend> DcganJob<B> {
         Ok(Self {
             gan: Gan::new(cfg, data, dev)?,
             grid_every: grid_every.max(1),
+            judge: Judge::load(),
             read_async: false,
         })
     }
@@ -333,6 +316,16 @@ impl<B: AutodiffBackend> DcganJob<B> {
     fn picture_due(&self) -> bool {
         let step = self.gan.iteration;
         step % self.grid_every == 0 || step == 1
+    }
+
+    /// The quality of fresh samples (new noise each time), every [`SCORE_EVERY`] steps.
+    fn quality_due(&self) -> Option<Quality> {
+        let step = self.gan.iteration;
+        if step % SCORE_EVERY != 0 && step != 1 {
+            return None;
+        }
+        let judge = self.judge.as_ref()?;
+        Some(judge.judge(&self.gan.sample(SCORE_SAMPLES, 0x5C0E ^ step)))
     }
 }
 
@@ -350,6 +343,7 @@ fn dcgan_report(step: u64, r: &crate::learn::dcgan::IterReport, image: Option<(V
         finished: false,
         values,
         image,
+        quality: None,
     }
 }
 
@@ -369,7 +363,10 @@ impl<B: AutodiffBackend> Job for DcganJob<B> {
     fn step(&mut self) -> Report {
         let r = self.gan.step();
         let image = self.picture_due().then(|| self.gan.fixed_grid());
-        dcgan_report(self.gan.iteration, &r, image)
+        Report {
+            quality: self.quality_due(),
+            ..dcgan_report(self.gan.iteration, &r, image)
+        }
     }
     fn step_deferred(&mut self) -> Deferred {
         if !self.read_async {
@@ -401,6 +398,3 @@ impl<B: AutodiffBackend> Job for DcganJob<B> {
         }))
     }
 }
-
-/// Type-erased constructor, so a job can be reset to its initial state.
-pub type Factory = Box<dyn Fn() -> anyhow::Result<Box<dyn Job>> + Send + Sync>;

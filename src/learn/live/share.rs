@@ -1,0 +1,112 @@
+//! How much of the machine the trainings get while they run, against the renderer.
+//!
+//! The share is one number in `[0, MAX_TRAIN_SHARE]`. At 0 the training threads run under
+//! `SCHED_IDLE` (Linux): they only use what the frames leave idle. Above 0 they run at normal
+//! priority, and the app paces its frames so that drawing leaves the CPU free for the rest
+//! (`scene::pacing`). The threads' priority follows the share whenever it changes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The app's default: the trainings get a real share (measured in the README's "Digits in
+/// the tank").
+pub const DEFAULT_TRAIN_SHARE: f64 = 0.5;
+/// The most the trainings may take: frames keep at least a tenth.
+pub const MAX_TRAIN_SHARE: f64 = 0.9;
+
+static SHARE: AtomicU64 = AtomicU64::new(DEFAULT_TRAIN_SHARE.to_bits());
+
+/// Prefix of every training thread's name (the job workers and the tensor kernels' pool), by
+/// which their priority is found and changed.
+pub const THREAD_PREFIX: &str = "train";
+
+/// A share outside `[0, MAX_TRAIN_SHARE]` (or not a number): the message names the range.
+pub fn check_train_share(s: f64) -> Result<f64, String> {
+    if s.is_finite() && (0.0..=MAX_TRAIN_SHARE).contains(&s) {
+        Ok(s)
+    } else {
+        Err(format!(
+            "the training share must be a number from 0 (frames first) to {MAX_TRAIN_SHARE} (training first), got {s}"
+        ))
+    }
+}
+
+/// Sets the share (clamped to `[0, MAX_TRAIN_SHARE]`; not-a-number counts as 0).
+pub fn set_train_share(s: f64) {
+    let s = if s.is_nan() { 0.0 } else { s.clamp(0.0, MAX_TRAIN_SHARE) };
+    SHARE.store(s.to_bits(), Ordering::Relaxed);
+}
+
+pub fn train_share() -> f64 {
+    f64::from_bits(SHARE.load(Ordering::Relaxed))
+}
+
+/// Starts the tensor kernels' thread pool (rayon's global pool, used by burn Flex and gemm)
+/// with named threads at normal priority, so their priority can follow the share. Call it
+/// before any training runs; later calls (or a pool someone else started) change nothing.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn start_training_pool() {
+    let _ = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("{THREAD_PREFIX} pool {i}"))
+        .build_global();
+}
+
+/// The share last applied to the threads' priority (NaN: never).
+static APPLIED: AtomicU64 = AtomicU64::new(f64::NAN.to_bits());
+
+/// Puts every training thread (named [`THREAD_PREFIX`]…) in the scheduling class the share
+/// asks for, if it changed since the last call: `SCHED_IDLE` at 0, normal above. Called by
+/// the job workers before each step; cheap when nothing changed.
+pub fn follow_share() {
+    let s = train_share();
+    let idle_now = s == 0.0;
+    let before = f64::from_bits(APPLIED.swap(s.to_bits(), Ordering::Relaxed));
+    if !before.is_nan() && (before == 0.0) == idle_now {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    set_training_threads_idle(idle_now);
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_training_threads_idle(idle: bool) {
+    let policy = if idle { libc::SCHED_IDLE } else { libc::SCHED_OTHER };
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return;
+    };
+    for task in tasks.flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else {
+            continue;
+        };
+        if name.starts_with(THREAD_PREFIX) {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: only changes the scheduling class of one of this process's threads.
+            unsafe {
+                libc::sched_setscheduler(tid, policy, &param);
+            }
+        }
+    }
+}
+
+/// Whether thread `tid` of this process runs under `SCHED_IDLE` (Linux; for tests).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn thread_is_idle(tid: i32) -> bool {
+    // SAFETY: reads the scheduling class of a thread of this process.
+    unsafe { libc::sched_getscheduler(tid) == libc::SCHED_IDLE }
+}
+
+/// This process's training threads: `(thread id, name)`.
+#[cfg(target_os = "linux")]
+pub fn training_threads() -> Vec<(i32, String)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let tid = t.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?.trim().to_string();
+            name.starts_with(THREAD_PREFIX).then_some((tid, name))
+        })
+        .collect()
+}
