@@ -56,6 +56,24 @@ pub(super) struct RunArgs {
     /// 0 gives the frames everything (the trainings use only idle CPU time).
     #[arg(long, default_value_t = shoal::learn::live::share::DEFAULT_TRAIN_SHARE, value_parser = parse_share)]
     pub(super) train_share: f64,
+    /// Start the DCGAN from a `shoal dcgan` checkpoint (its folder or file) instead of from
+    /// scratch: its settings, weights and epoch.
+    #[arg(long)]
+    pub(super) dcgan_from: Option<PathBuf>,
+}
+
+/// Reads a `shoal dcgan` checkpoint (`DIR/checkpoint.bin` for a folder) and checks its header.
+pub(super) fn read_dcgan_checkpoint(path: &std::path::Path) -> Result<std::sync::Arc<Vec<u8>>> {
+    use anyhow::Context;
+    let file = if path.is_dir() {
+        path.join("checkpoint.bin")
+    } else {
+        path.to_path_buf()
+    };
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read the DCGAN checkpoint {}", file.display()))?;
+    shoal::learn::dcgan::checkpoint::read_config(&bytes)
+        .with_context(|| format!("{} is not a usable DCGAN checkpoint", file.display()))?;
+    Ok(std::sync::Arc::new(bytes))
 }
 
 fn parse_share(s: &str) -> std::result::Result<f64, String> {
@@ -118,6 +136,7 @@ pub(super) fn app_options(args: &RunArgs) -> Result<AppOptions> {
         gpu_device: args.gpu_device.unwrap_or_default(),
         headless: args.headless,
         train_share: args.train_share,
+        dcgan_from: args.dcgan_from.as_deref().map(read_dcgan_checkpoint).transpose()?,
     })
 }
 

@@ -26,6 +26,10 @@ pub(super) struct RecordArgs {
     /// FILE.gif, or DIR/ for frame_0000.png, frame_0001.png, ...
     #[arg(long)]
     pub(super) out: String,
+    /// With --scene training: the DCGAN starts from a `shoal dcgan` checkpoint (its folder or
+    /// file) instead of from scratch.
+    #[arg(long)]
+    pub(super) dcgan_from: Option<std::path::PathBuf>,
 }
 
 pub(super) fn record(args: &RecordArgs) -> Result<()> {
@@ -44,6 +48,11 @@ pub(super) fn record(args: &RecordArgs) -> Result<()> {
         size: parse_size(&args.size)?,
         out: Output::parse(&args.out)?,
         warmup: args.warmup,
+        dcgan_from: args
+            .dcgan_from
+            .as_deref()
+            .map(super::app::read_dcgan_checkpoint)
+            .transpose()?,
     };
     opts.validate()?;
     quiet_no_adapter_panics();

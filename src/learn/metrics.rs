@@ -89,23 +89,14 @@ const MAGIC: &[u8] = b"SHOALCLS2\n";
 /// The trained classifier shipped with shoal (`shoal classifier` rebuilds it).
 pub static BUNDLED: &[u8] = include_bytes!("../../assets/classifier.bin");
 
-/// The shipped classifier for the app's live quality number. In the browser the weights are
-/// not in the .wasm: `None` until the page provides them ([`provide_live_classifier`]).
+/// The shipped classifier for the app's live quality number. Not in the browser: its weights
+/// (3.5 MB) are left out of the .wasm, and scoring 256 samples there would hold the page's one
+/// thread for seconds.
 pub fn live_classifier<B: Backend>() -> Option<Classifier<B>> {
     #[cfg(not(target_arch = "wasm32"))]
-    let bytes: Option<&[u8]> = Some(BUNDLED);
+    return Classifier::from_bytes(BUNDLED, &Default::default()).ok();
     #[cfg(target_arch = "wasm32")]
-    let bytes: Option<&[u8]> = LIVE_WEIGHTS.get().map(Vec::as_slice);
-    Classifier::from_bytes(bytes?, &Default::default()).ok()
-}
-
-#[cfg(target_arch = "wasm32")]
-static LIVE_WEIGHTS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-
-/// The page hands over the classifier's weights it fetched (the browser build).
-#[cfg(target_arch = "wasm32")]
-pub fn provide_live_classifier(bytes: Vec<u8>) {
-    let _ = LIVE_WEIGHTS.set(bytes);
+    None
 }
 
 /// Why classifier weights could not be used.

@@ -32,7 +32,19 @@ pub struct ControlsPlugin;
 impl Plugin for ControlsPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<PanelState>()
-            .add_systems(EguiPrimaryContextPass, tank_panel);
+            .add_systems(EguiPrimaryContextPass, tank_panel)
+            .add_systems(Update, flat_panels);
+    }
+}
+
+/// Panels without drop shadows: a shadow is a blurred rectangle as large as its window, drawn
+/// under it, which on a software renderer (lavapipe) nearly doubles what the panels cost.
+fn flat_panels(mut contexts: Query<&mut bevy_egui::EguiContext, Added<bevy_egui::EguiContext>>) {
+    for mut ctx in &mut contexts {
+        ctx.get_mut().all_styles_mut(|style| {
+            style.visuals.window_shadow = egui::epaint::Shadow::NONE;
+            style.visuals.popup_shadow = egui::epaint::Shadow::NONE;
+        });
     }
 }
 

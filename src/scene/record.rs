@@ -74,6 +74,8 @@ pub struct RecordOptions {
     pub out: Output,
     /// Frames rendered before recording starts (pipelines warm up, fish spread).
     pub warmup: usize,
+    /// The DCGAN starts from this checkpoint (`--dcgan-from`) instead of from scratch.
+    pub dcgan_from: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// Parses `WxH`.
@@ -163,6 +165,7 @@ pub fn render_frames(opts: &RecordOptions, mut progress: impl FnMut(usize)) -> a
             let mut s = settings.0.lock().unwrap_or_else(|e| e.into_inner());
             s.dcgan_batch = 32;
             s.dcgan_grid_every = 1;
+            s.dcgan_from = opts.dcgan_from.clone();
         }
         let mut t = Trainings::default();
         for (kind, per_frame) in [(JobKind::Basics, 1.0), (JobKind::PathSgd, 1.0), (JobKind::Dcgan, 0.25)] {

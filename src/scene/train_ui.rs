@@ -49,8 +49,8 @@ impl Plugin for PosterPlugin {
 }
 
 fn settings_ui(ui: &mut egui::Ui, name: &str, settings: &crate::scene::SharedSettings) {
-    let mut s = *settings.0.lock().unwrap_or_else(|e| e.into_inner());
-    let before = s;
+    let mut s = settings.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let before = s.clone();
     match name {
         "Path-SGD" => {
             ui.horizontal(|ui| {
@@ -214,8 +214,12 @@ fn job_panel(
             }
         });
     }
+    // The DCGAN's quality number first: it says when the samples became digits.
+    if job.name == "DCGAN" {
+        quality_panel(ui, job);
+    }
     if let Some(tex) = texture {
-        ui.image(egui::load::SizedTexture::new(tex, [182.0, 182.0]));
+        ui.image(egui::load::SizedTexture::new(tex, [150.0, 150.0]));
     }
     let log = job.log_scale;
     Plot::new(format!("plot-{}", job.name))
@@ -232,9 +236,6 @@ fn job_panel(
                 plot.line(Line::new(*name, PlotPoints::from(pts)));
             }
         });
-    if job.name == "DCGAN" {
-        quality_panel(ui, job);
-    }
 }
 
 /// `m:ss`.
@@ -265,7 +266,7 @@ fn quality_panel(ui: &mut egui::Ui, job: &crate::scene::training::JobState) {
         return;
     }
     Plot::new(format!("quality-{}", job.name))
-        .height(80.0)
+        .height(70.0)
         .include_y(1.0)
         .include_y(10.0)
         .y_axis_label("score")

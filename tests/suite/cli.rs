@@ -61,6 +61,24 @@ fn bad_preset_for_the_app_is_a_clear_error() {
     let (code, _, err) = shoal(&["--preset", path.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("must not exceed vision"), "{err}");
+    for (args, needle) in [
+        (&["--train-share", "1.5"][..], "from 0 (frames first) to 0.9"),
+        (&["--train-share", "lots"], "is not a number (0 to 0.9)"),
+        (
+            &["--dcgan-from", "/nonexistent/gan"],
+            "cannot read the DCGAN checkpoint /nonexistent/gan",
+        ),
+        (&["--backend", "cuda"], "use auto, flex or wgpu"),
+    ] {
+        let (code, _, err) = shoal(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let not_ckpt = dir.path().join("not.bin");
+    std::fs::write(&not_ckpt, b"hello").unwrap();
+    let (code, _, err) = shoal(&["--dcgan-from", not_ckpt.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not a usable DCGAN checkpoint"), "{err}");
     let (code, _, err) = shoal(&["run", "--preset", "/nonexistent/preset.toml"]);
     assert_eq!(code, 2);
     assert!(err.contains("cannot read preset /nonexistent/preset.toml"), "{err}");
@@ -103,7 +121,7 @@ fn screenshot_writes_a_real_frame_of_the_tank() {
     let info = reader.next_frame(&mut buf).unwrap();
     assert_eq!((info.width, info.height), (1280, 720));
     let px = &buf[..info.buffer_size()];
-    // Not blank: many distinct colours (water gradient, sand, fish, panel text).
+    // Not blank: many distinct colours (water, sand, fish, panel text).
     let mut colours: Vec<[u8; 3]> = px.chunks_exact(3).step_by(7).map(|c| [c[0], c[1], c[2]]).collect();
     colours.sort_unstable();
     colours.dedup();
@@ -310,20 +328,20 @@ fn bad_backend_names_are_clear_errors_and_write_nothing() {
     ] {
         let (code, _, err) = shoal(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(err.contains("unknown backend 'cuda'; use flex or wgpu"), "{err}");
+        assert!(err.contains("unknown backend 'cuda'; use auto, flex or wgpu"), "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
     assert!(!out.exists(), "nothing written for a bad backend");
     // The app's flag is checked by the parser before any window opens.
     let (code, _, err) = shoal(&["--backend", "cuda", "--seconds", "1"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("unknown backend 'cuda'; use flex or wgpu"), "{err}");
+    assert!(err.contains("unknown backend 'cuda'; use auto, flex or wgpu"), "{err}");
     let (code, _, err) = shoal(&["--backend", "wgpu", "--gpu-device", "mine", "--seconds", "1"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown GPU device 'mine'; use shared or own"), "{err}");
-    let (code, _, err) = shoal(&["--gpu-device", "own", "--seconds", "1"]);
+    let (code, _, err) = shoal(&["--backend", "flex", "--gpu-device", "own", "--seconds", "1"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--gpu-device applies to --backend wgpu only"), "{err}");
+    assert!(err.contains("--gpu-device applies to --backend wgpu or auto, not flex"), "{err}");
 }
 
 /// `shoal dcgan --ema`: the CSV scores the average and the current weights; a resume without

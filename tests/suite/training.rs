@@ -240,3 +240,101 @@ fn dcgan_samples_land_in_an_image_asset_and_change() {
     assert_ne!(before, after, "the samples changed as the generator trained");
     assert!(job(&mut app).history.iter().all(|h| h.iter().all(|p| p[1].is_finite())));
 }
+
+/// A job whose steps report the given classifier scores, one per step.
+struct Scored(Vec<f64>, u64);
+
+impl Job for Scored {
+    fn name(&self) -> &'static str {
+        "scored"
+    }
+    fn step(&mut self) -> shoal::learn::live::Report {
+        self.1 += 1;
+        let score = self.0[(self.1 as usize - 1).min(self.0.len() - 1)];
+        shoal::learn::live::Report {
+            step: self.1,
+            values: vec![("loss", 1.0 / self.1 as f64)],
+            quality: Some(shoal::learn::live::Quality {
+                score,
+                frechet: 100.0 / score,
+            }),
+            ..Default::default()
+        }
+    }
+    fn series(&self) -> Vec<&'static str> {
+        vec!["loss"]
+    }
+}
+
+/// The driver needs no engine (it lives in `learn`): stepped by hand, it keeps the curves and
+/// the quality measurements, marks the first digits (score >= 5) once, and Reset clears them.
+#[test]
+fn the_runner_needs_no_engine_and_marks_the_first_digits_once() {
+    use shoal::learn::live::{FIRST_DIGITS_SCORE, Runner};
+    let scores = vec![2.0, 4.0, 6.0, 3.0, 8.0];
+    let s = scores.clone();
+    let factory: Factory = Arc::new(move || Ok(Box::new(Scored(s.clone(), 0)) as Box<dyn Job>));
+    let mut run = Runner::stepped("scored", factory, 1.0);
+    run.poll();
+    assert_eq!(run.series, ["loss"]);
+    run.set_running(true);
+    for _ in 0..2 {
+        run.poll();
+    }
+    assert_eq!(run.steps, 2);
+    assert!(run.first_digits.is_none(), "no score reached {FIRST_DIGITS_SCORE} yet");
+    std::thread::sleep(Duration::from_millis(20));
+    run.poll();
+    let first = run.first_digits.expect("the third score is 6");
+    assert!(first >= Duration::from_millis(20), "{first:?}");
+    for _ in 0..2 {
+        run.poll();
+    }
+    assert_eq!(run.first_digits, Some(first), "set once, at the first time");
+    let got: Vec<f64> = run.quality.iter().map(|q| q[1]).collect();
+    assert_eq!(got, scores);
+    assert_eq!(run.history[0].len(), 5);
+    run.reset();
+    assert!(run.quality.is_empty() && run.first_digits.is_none() && run.history[0].is_empty());
+}
+
+/// The live quality number: high on real digits, at the floor on noise.
+#[test]
+fn the_live_score_is_high_on_real_digits_and_low_on_noise() {
+    use shoal::learn::data::{Digits, PIXELS, Split};
+    use shoal::learn::live::{Judge, SCORE_SAMPLES};
+    let judge = Judge::load().expect("native builds carry the classifier");
+    let real = Digits::bundled(Split::Train);
+    let good = judge.judge(&real.images[..SCORE_SAMPLES * PIXELS]);
+    let mut r = shoal::learn::rng::Rng64::new(9);
+    let noise: Vec<u8> = (0..SCORE_SAMPLES * PIXELS)
+        .map(|_| (r.next_u64() & 0xff) as u8)
+        .collect();
+    let bad = judge.judge(&noise);
+    assert!(good.score > 8.0, "real digits: {good:?}");
+    assert!(bad.score < 3.0, "noise: {bad:?}");
+    assert!(bad.frechet > 20.0 * good.frechet, "real {good:?} noise {bad:?}");
+}
+
+/// The DCGAN job measures its quality at its first step and every 20 steps after.
+#[test]
+fn the_dcgan_job_scores_fresh_samples_every_twenty_steps() {
+    let mut job = DcganJob::new(
+        DcganConfig {
+            batch: 8,
+            ..DcganConfig::default()
+        },
+        5,
+    )
+    .unwrap();
+    let scored: Vec<u64> = (0..40)
+        .filter_map(|_| {
+            let r = job.step();
+            r.quality.map(|q| {
+                assert!((1.0..=10.0).contains(&q.score) && q.frechet.is_finite(), "{q:?}");
+                r.step
+            })
+        })
+        .collect();
+    assert_eq!(scored, [1, 20, 40]);
+}

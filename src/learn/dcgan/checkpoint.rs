@@ -178,6 +178,11 @@ fn parse(bytes: &[u8]) -> Result<(Header, Vec<Vec<u8>>), CheckpointError> {
     Ok((header, parts))
 }
 
+/// The settings a checkpoint was made with (its header, checked; the weights are not decoded).
+pub fn read_config(bytes: &[u8]) -> Result<DcganConfig, CheckpointError> {
+    parse(bytes).map(|(header, _)| header.cfg)
+}
+
 /// A checkpoint's generator for sampling, without the training data or the rest of the
 /// trainer: G's moving average when the run kept one (as its grids show), else G; with the
 /// run's settings and the epochs it had finished.

@@ -246,10 +246,11 @@ const SCORE_EVERY: u64 = 20;
 /// The classifier score from which the samples count as digits ("first digits at m:ss").
 pub const FIRST_DIGITS_SCORE: f64 = 5.0;
 /// Real digits the Fréchet distance compares with (the bundled test split's first).
+#[cfg(not(target_arch = "wasm32"))]
 const REAL_FOR_FRECHET: usize = 1000;
 
-/// Scores samples with the shipped classifier, on the CPU.
-struct Judge {
+/// Scores samples with the shipped classifier, on the CPU: the live quality number.
+pub struct Judge {
     model: crate::learn::metrics::Classifier<crate::learn::Cpu>,
     /// The classifier's features of real test digits.
     real: Vec<f32>,
@@ -257,7 +258,15 @@ struct Judge {
 
 impl Judge {
     /// The shipped classifier, where this build has it (not in the browser's .wasm).
-    fn load() -> Option<Self> {
+    pub fn load() -> Option<Self> {
+        #[cfg(target_arch = "wasm32")]
+        return None;
+        #[cfg(not(target_arch = "wasm32"))]
+        Self::load_bundled()
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn load_bundled() -> Option<Self> {
         let dev = Default::default();
         let model = crate::learn::metrics::live_classifier()?;
         let test = crate::learn::data::Digits::bundled(crate::learn::data::Split::Test);
@@ -266,7 +275,8 @@ impl Judge {
         Some(Self { model, real })
     }
 
-    fn judge(&self, images: &[u8]) -> Quality {
+    /// The quality of `images` (`n x 784` bytes).
+    pub fn judge(&self, images: &[u8]) -> Quality {
         use crate::learn::metrics::{FEATURES, classifier_score, frechet_distance, probs_and_features};
         let (probs, feats) = probs_and_features(&self.model, images, &Default::default());
         Quality {
@@ -303,6 +313,15 @@ impl<B: AutodiffBackend> DcganJob<B> {
             judge: Judge::load(),
             read_async: false,
         })
+    }
+
+    /// On `dev`, continuing from checkpoint `bytes` (a `shoal dcgan` run on the same digits):
+    /// its settings (batch, optimiser, seed), weights, optimiser state and epoch.
+    pub fn from_checkpoint(bytes: &[u8], grid_every: u64, dev: B::Device) -> anyhow::Result<Self> {
+        let cfg = crate::learn::dcgan::checkpoint::read_config(bytes)?;
+        let mut job = Self::on(cfg, grid_every, dev)?;
+        job.gan.load_checkpoint_bytes(bytes)?;
+        Ok(job)
     }
 
     /// Steps leave their numbers and pictures on the device, read asynchronously

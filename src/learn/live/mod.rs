@@ -4,8 +4,9 @@
 mod jobs;
 mod runner;
 pub mod share;
+mod worker;
 
-pub use jobs::{BasicsJob, DcganJob, FIRST_DIGITS_SCORE, LIVE_LRS, PathSgdJob, SCORE_SAMPLES};
+pub use jobs::{BasicsJob, DcganJob, FIRST_DIGITS_SCORE, Judge, LIVE_LRS, PathSgdJob, SCORE_SAMPLES};
 pub use runner::{INLINE_SHARE, MAX_POINTS, Runner};
 use std::sync::Arc;
 

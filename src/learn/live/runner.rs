@@ -3,6 +3,7 @@
 //! (the browser, recordings, tests). Reports become per-curve histories, thinned beyond
 //! [`MAX_POINTS`]. The caller polls once per frame and never waits for a training step.
 
+use super::worker::{Ctl, Msg, worker};
 use super::{Command, Deferred, FIRST_DIGITS_SCORE, Factory, Job, NotReady, Report};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::Duration;
@@ -43,24 +44,6 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// Points kept per curve; older points are thinned (every other one dropped) beyond it.
 pub const MAX_POINTS: usize = 4000;
-
-enum Ctl {
-    Run(bool),
-    Reset,
-    Cmd(Command),
-    /// End the worker after its current step.
-    Quit,
-}
-
-enum Msg {
-    Ready {
-        series: Vec<&'static str>,
-        log_scale: bool,
-        image: Option<(Vec<u8>, u32, u32)>,
-    },
-    Report(Report),
-    Error(String),
-}
 
 enum Driver {
     Thread {
@@ -119,6 +102,8 @@ pub struct Runner {
     pub quality: Vec<[f64; 3]>,
     /// Running time when the classifier score first reached [`FIRST_DIGITS_SCORE`].
     pub first_digits: Option<Duration>,
+    /// The job's step count before its first report here.
+    start_step: Option<u64>,
     /// How it steps; reached only through `&mut self`, so the runner is `Sync` (an app may keep
     /// it in shared state) while its channels are not.
     driver: Exclusive<Driver>,
@@ -143,6 +128,7 @@ impl Runner {
             image_version: 0,
             quality: Vec::new(),
             first_digits: None,
+            start_step: None,
             driver: Exclusive(driver),
         }
     }
@@ -207,9 +193,12 @@ impl Runner {
         Self::new(name, driver)
     }
 
+    /// Steps per second of running time, counting only the steps taken here (a job resumed
+    /// from a checkpoint starts past step 0).
     pub fn steps_per_second(&self) -> f64 {
         let t = self.elapsed_now().as_secs_f64();
-        if t > 0.0 { self.steps as f64 / t } else { 0.0 }
+        let taken = self.steps.saturating_sub(self.start_step.unwrap_or(0));
+        if t > 0.0 { taken as f64 / t } else { 0.0 }
     }
 
     pub fn elapsed_now(&self) -> Duration {
@@ -237,6 +226,7 @@ impl Runner {
         self.history.iter_mut().for_each(Vec::clear);
         self.quality.clear();
         self.first_digits = None;
+        self.start_step = None;
         (self.steps, self.elapsed, self.diverged, self.finished, self.error) = (0, Duration::ZERO, false, false, None);
         match &mut self.driver.0 {
             Driver::Thread { tx, .. } => {
@@ -270,6 +260,7 @@ impl Runner {
     }
 
     fn absorb(&mut self, r: Report) {
+        self.start_step.get_or_insert(r.step.saturating_sub(1));
         self.steps = r.step;
         for (k, (_, v)) in r.values.iter().enumerate() {
             if let Some(h) = self.history.get_mut(k) {
@@ -427,84 +418,6 @@ impl Runner {
                 for r in reports {
                     self.absorb(r);
                 }
-            }
-        }
-    }
-}
-
-fn worker(factory: Factory, ctl: Receiver<Ctl>, out: Sender<Msg>) {
-    // With a training share of 0 the worker yields to the render and simulation threads: it
-    // runs under SCHED_IDLE (see `share`); above 0 at normal priority.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if super::share::train_share() == 0.0 {
-        // SAFETY: sched_setscheduler on this thread (id 0) only changes its scheduling class.
-        unsafe {
-            let param = libc::sched_param { sched_priority: 0 };
-            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-        }
-    }
-    let build = |out: &Sender<Msg>| -> Option<Box<dyn Job>> {
-        match factory() {
-            Ok(job) => {
-                let _ = out.send(Msg::Ready {
-                    series: job.series(),
-                    log_scale: job.log_scale(),
-                    image: job.image(),
-                });
-                Some(job)
-            }
-            Err(e) => {
-                let _ = out.send(Msg::Error(format!("cannot start: {e}")));
-                None
-            }
-        }
-    };
-    let mut job = build(&out);
-    let mut running = false;
-    // A light job (`Job::duty` below 1) rests after each step; commands still arrive.
-    let mut rest = Duration::ZERO;
-    loop {
-        let next = if running {
-            match ctl.recv_timeout(std::mem::take(&mut rest)) {
-                Ok(c) => Some(c),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-            }
-        } else {
-            match ctl.recv() {
-                Ok(c) => Some(c),
-                Err(_) => return,
-            }
-        };
-        match next {
-            Some(Ctl::Run(r)) => running = r,
-            Some(Ctl::Quit) => return,
-            Some(Ctl::Reset) => {
-                running = false;
-                job = build(&out);
-            }
-            Some(Ctl::Cmd(c)) => {
-                if let Some(j) = job.as_mut() {
-                    j.command(&c);
-                }
-            }
-            None => {}
-        }
-        if running {
-            let Some(j) = job.as_mut() else {
-                running = false;
-                continue;
-            };
-            super::share::follow_share();
-            let start = Instant::now();
-            let r = j.step();
-            let duty = j.duty().clamp(0.05, 1.0);
-            rest = start.elapsed().mul_f64((1.0 - duty) / duty);
-            if r.diverged || r.finished {
-                running = false;
-            }
-            if out.send(Msg::Report(r)).is_err() {
-                return;
             }
         }
     }
