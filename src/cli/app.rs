@@ -62,14 +62,20 @@ pub(super) struct RunArgs {
     pub(super) dcgan_from: Option<PathBuf>,
 }
 
-/// Reads a `shoal dcgan` checkpoint (`DIR/checkpoint.bin` for a folder) and checks its header.
-pub(super) fn read_dcgan_checkpoint(path: &std::path::Path) -> Result<std::sync::Arc<Vec<u8>>> {
-    use anyhow::Context;
-    let file = if path.is_dir() {
+/// The checkpoint a `--dcgan-from`/`--from` argument names: `DIR/checkpoint.bin` for a
+/// `shoal dcgan --out` folder, else the file itself.
+pub(super) fn checkpoint_file(path: &std::path::Path) -> PathBuf {
+    if path.is_dir() {
         path.join("checkpoint.bin")
     } else {
         path.to_path_buf()
-    };
+    }
+}
+
+/// Reads a `shoal dcgan` checkpoint (`DIR/checkpoint.bin` for a folder) and checks its header.
+pub(super) fn read_dcgan_checkpoint(path: &std::path::Path) -> Result<std::sync::Arc<Vec<u8>>> {
+    use anyhow::Context;
+    let file = checkpoint_file(path);
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read the DCGAN checkpoint {}", file.display()))?;
     shoal::learn::dcgan::checkpoint::read_config(&bytes)
         .with_context(|| format!("{} is not a usable DCGAN checkpoint", file.display()))?;

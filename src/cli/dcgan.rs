@@ -156,11 +156,7 @@ fn sample(args: &SampleArgs) -> Result<()> {
         "--n must be between 1 and {MAX_SAMPLES}, got {}",
         args.n
     );
-    let file = if args.from.is_dir() {
-        args.from.join("checkpoint.bin")
-    } else {
-        args.from.clone()
-    };
+    let file = super::app::checkpoint_file(&args.from);
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read the checkpoint {}", file.display()))?;
     let dev = Default::default();
     let (g, cfg, epoch) = load_generator::<shoal::learn::Cpu>(&bytes, &dev)

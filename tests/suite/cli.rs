@@ -341,7 +341,10 @@ fn bad_backend_names_are_clear_errors_and_write_nothing() {
     assert!(err.contains("unknown GPU device 'mine'; use shared or own"), "{err}");
     let (code, _, err) = shoal(&["--backend", "flex", "--gpu-device", "own", "--seconds", "1"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--gpu-device applies to --backend wgpu or auto, not flex"), "{err}");
+    assert!(
+        err.contains("--gpu-device applies to --backend wgpu or auto, not flex"),
+        "{err}"
+    );
 }
 
 /// `shoal dcgan --ema`: the CSV scores the average and the current weights; a resume without

@@ -269,9 +269,16 @@ impl Judge {
     fn load_bundled() -> Option<Self> {
         let dev = Default::default();
         let model = crate::learn::metrics::live_classifier()?;
-        let test = crate::learn::data::Digits::bundled(crate::learn::data::Split::Test);
-        let n = REAL_FOR_FRECHET.min(test.len());
-        let (_, real) = crate::learn::metrics::probs_and_features(&model, &test.images[..n * PIXELS], &dev);
+        // The real digits' features: the same for every job, so computed once (a job is
+        // rebuilt on every Reset).
+        static REAL: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+        let real = REAL
+            .get_or_init(|| {
+                let test = crate::learn::data::Digits::bundled(crate::learn::data::Split::Test);
+                let n = REAL_FOR_FRECHET.min(test.len());
+                crate::learn::metrics::probs_and_features(&model, &test.images[..n * PIXELS], &dev).1
+            })
+            .clone();
         Some(Self { model, real })
     }
 

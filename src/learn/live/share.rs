@@ -87,26 +87,3 @@ fn set_training_threads_idle(idle: bool) {
         }
     }
 }
-
-/// Whether thread `tid` of this process runs under `SCHED_IDLE` (Linux; for tests).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn thread_is_idle(tid: i32) -> bool {
-    // SAFETY: reads the scheduling class of a thread of this process.
-    unsafe { libc::sched_getscheduler(tid) == libc::SCHED_IDLE }
-}
-
-/// This process's training threads: `(thread id, name)`.
-#[cfg(target_os = "linux")]
-pub fn training_threads() -> Vec<(i32, String)> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| {
-            let tid = t.file_name().to_str()?.parse().ok()?;
-            let name = std::fs::read_to_string(t.path().join("comm")).ok()?.trim().to_string();
-            name.starts_with(THREAD_PREFIX).then_some((tid, name))
-        })
-        .collect()
-}
