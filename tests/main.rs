@@ -22,6 +22,9 @@ mod gpu;
 #[path = "suite/path_sgd.rs"]
 mod path_sgd;
 #[cfg(feature = "app")]
+#[path = "suite/record.rs"]
+mod record;
+#[cfg(feature = "app")]
 #[path = "suite/training.rs"]
 mod training;
 #[cfg(feature = "app")]

@@ -2,6 +2,7 @@
 
 use crate::boids::plugin::{Fish, SchoolControl};
 use crate::boids::{BoidParams, MAX_FISH, SpawnMode};
+use crate::scene::layout::{Docking, Replay, Side, docked_panel};
 use crate::scene::tank::{ResetSchool, TankSettings};
 use crate::scene::watch::Watched;
 use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
@@ -68,146 +69,151 @@ fn tank_panel(
     watched: Query<(&crate::boids::plugin::Position, &crate::boids::plugin::Velocity), With<Watched>>,
     diagnostics: Option<Res<DiagnosticsStore>>,
     mut share: Option<ResMut<crate::scene::pacing::TrainShare>>,
+    (mut docking, replay): (ResMut<Docking>, Option<Res<Replay>>),
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
+    if !docking.show {
+        docking.left = 0.0;
+        return Ok(());
+    }
     let mut p = *params;
-    egui::Window::new("Fish tank")
-        .default_pos([10.0, 10.0])
-        .default_width(260.0)
-        .show(ctx, |ui| {
-            ui.horizontal(|ui| {
-                let label = if control.running { "Stop" } else { "Start" };
-                if ui.button(label).clicked() {
-                    control.running = !control.running;
-                }
-                if ui
-                    .add_enabled(settings.fish < MAX_FISH, egui::Button::new("Add fish"))
-                    .clicked()
-                {
-                    settings.fish += 1;
-                }
-                let fps = diagnostics
-                    .as_ref()
-                    .and_then(|d| d.get(&FrameTimeDiagnosticsPlugin::FPS))
-                    .and_then(|d| d.smoothed());
-                ui.label(format!("{} fish", fish.iter().len()));
-                if let Some(fps) = fps {
-                    ui.label(format!("{fps:.0} fps"));
-                }
-            });
-            ui.horizontal(|ui| {
-                ui.label("Fish");
-                ui.add(egui::DragValue::new(&mut settings.fish).range(0..=MAX_FISH).speed(10));
-                if settings.fish >= MAX_FISH {
-                    ui.weak(format!("(the most: {MAX_FISH})"));
-                }
-                ui.label("Steps/s");
-                let mut hz = fixed.timestep().as_secs_f64().recip();
-                if ui
-                    .add(egui::DragValue::new(&mut hz).range(1.0..=480.0).speed(1.0))
-                    .changed()
-                {
-                    fixed.set_timestep_hz(hz);
-                }
-            });
-            if let Some(share) = share.as_mut() {
-                // The trainings' share of the machine while they run (see `scene::pacing`).
-                let mut s = share.0;
-                ui.horizontal(|ui| {
-                    ui.label("frames");
-                    ui.add(
-                        egui::Slider::new(&mut s, 0.0..=crate::learn::live::share::MAX_TRAIN_SHARE).show_value(false),
-                    );
-                    ui.label("training");
-                    match crate::scene::pacing::frame_cap_fps(s) {
-                        Some(fps) => ui.weak(format!("(≤ {fps:.0} fps while training)")),
-                        None => ui.weak("(training only in idle time)"),
-                    };
-                });
-                if s != share.0 {
-                    share.0 = s;
-                }
+    let mut open = docking.left_open;
+    let width = docked_panel(ctx, Side::Left, "Fish tank", 250.0, &mut open, |ui| {
+        ui.horizontal(|ui| {
+            let label = if control.running { "Stop" } else { "Start" };
+            if ui.button(label).clicked() {
+                control.running = !control.running;
             }
-            ui.separator();
-            ui.add(egui::Slider::new(&mut p.vision, 1.0..=300.0).text("vision"));
-            let max_avoid = p.vision.max(1.0);
-            ui.add(egui::Slider::new(&mut p.avoid, 1.0..=max_avoid).text("avoid"));
-            ui.add(egui::Slider::new(&mut p.cohesion, 0.0..=5.0).text("cohesion"));
-            ui.add(egui::Slider::new(&mut p.alignment, 0.0..=5.0).text("alignment"));
-            ui.add(egui::Slider::new(&mut p.separation, 0.0..=20.0).text("separation"));
-            ui.add(egui::Slider::new(&mut p.max_speed, 0.1..=20.0).text("max speed"));
-            ui.add(
-                egui::Slider::new(&mut p.max_accel, 0.001..=1.0)
-                    .logarithmic(true)
-                    .text("max accel"),
-            );
-            ui.add(egui::Slider::new(&mut p.boundary_push, 0.0..=5.0).text("boundary push"));
-            ui.horizontal(|ui| {
-                ui.label("Field");
-                ui.add(egui::DragValue::new(&mut p.width).range(50.0..=1.0e6).speed(10.0));
-                ui.label("x");
-                ui.add(egui::DragValue::new(&mut p.height).range(50.0..=1.0e6).speed(10.0));
-            });
-            ui.horizontal(|ui| {
-                ui.label("New fish");
-                ui.radio_value(&mut p.spawn, SpawnMode::Seed, "seed (U(0,1)²)");
-                ui.radio_value(&mut p.spawn, SpawnMode::RandomDirection, "random heading");
-            });
-            if ui.button("Seed defaults").clicked() {
-                p = BoidParams::default();
+            if ui
+                .add_enabled(settings.fish < MAX_FISH, egui::Button::new("Add fish"))
+                .clicked()
+            {
+                settings.fish += 1;
             }
-            ui.separator();
-            ui.horizontal(|ui| {
-                ui.label("Seed");
-                ui.add(egui::DragValue::new(&mut panel.reset_seed));
-                if ui.button("Reset").clicked() {
-                    settings.seed = panel.reset_seed;
-                    resets.write(ResetSchool);
-                }
-            });
-            ui.separator();
-            ui.horizontal(|ui| {
-                ui.label("Preset");
-                ui.text_edit_singleline(&mut panel.preset_path);
-            });
-            ui.horizontal(|ui| {
-                let path = PathBuf::from(panel.preset_path.trim());
-                if ui.button("Save").clicked() {
-                    panel.message = Some(match p.save(&path) {
-                        Ok(()) => (true, format!("saved {}", path.display())),
-                        Err(e) => (false, e.to_string()),
-                    });
-                }
-                if ui.button("Load").clicked() {
-                    panel.message = Some(match BoidParams::load(&path) {
-                        Ok(loaded) => {
-                            p = loaded;
-                            (true, format!("loaded {}", path.display()))
-                        }
-                        Err(e) => (false, format!("{e}; nothing changed")),
-                    });
-                }
-            });
-            if let Some((ok, msg)) = &panel.message {
-                let color = if *ok {
-                    egui::Color32::LIGHT_GREEN
-                } else {
-                    egui::Color32::from_rgb(255, 120, 100)
-                };
-                ui.colored_label(color, msg);
-            }
-            if let Some((pos, vel)) = watched.iter().next() {
-                ui.separator();
-                ui.label(format!(
-                    "watched fish: at ({:.0}, {:.0}), speed {:.2}",
-                    pos.0.x,
-                    pos.0.y,
-                    vel.0.length()
-                ));
-            } else {
-                ui.weak("Click a fish to watch it; click open water to add one.");
+            let fps = diagnostics
+                .as_ref()
+                .filter(|_| replay.is_none())
+                .and_then(|d| d.get(&FrameTimeDiagnosticsPlugin::FPS))
+                .and_then(|d| d.smoothed());
+            ui.label(format!("{} fish", fish.iter().len()));
+            if let Some(fps) = fps {
+                ui.label(format!("{fps:.0} fps"));
             }
         });
+        ui.horizontal(|ui| {
+            ui.label("Fish");
+            ui.add(egui::DragValue::new(&mut settings.fish).range(0..=MAX_FISH).speed(10));
+            if settings.fish >= MAX_FISH {
+                ui.weak(format!("(the most: {MAX_FISH})"));
+            }
+            ui.label("Steps/s");
+            let mut hz = fixed.timestep().as_secs_f64().recip();
+            if ui
+                .add(egui::DragValue::new(&mut hz).range(1.0..=480.0).speed(1.0))
+                .changed()
+            {
+                fixed.set_timestep_hz(hz);
+            }
+        });
+        if let Some(share) = share.as_mut() {
+            // The trainings' share of the machine while they run (see `scene::pacing`).
+            let mut s = share.0;
+            ui.horizontal(|ui| {
+                ui.label("frames");
+                ui.add(egui::Slider::new(&mut s, 0.0..=crate::learn::live::share::MAX_TRAIN_SHARE).show_value(false));
+                ui.label("training");
+                match crate::scene::pacing::frame_cap_fps(s) {
+                    Some(fps) => ui.weak(format!("(≤ {fps:.0} fps while training)")),
+                    None => ui.weak("(training only in idle time)"),
+                };
+            });
+            if s != share.0 {
+                share.0 = s;
+            }
+        }
+        ui.separator();
+        ui.add(egui::Slider::new(&mut p.vision, 1.0..=300.0).text("vision"));
+        let max_avoid = p.vision.max(1.0);
+        ui.add(egui::Slider::new(&mut p.avoid, 1.0..=max_avoid).text("avoid"));
+        ui.add(egui::Slider::new(&mut p.cohesion, 0.0..=5.0).text("cohesion"));
+        ui.add(egui::Slider::new(&mut p.alignment, 0.0..=5.0).text("alignment"));
+        ui.add(egui::Slider::new(&mut p.separation, 0.0..=20.0).text("separation"));
+        ui.add(egui::Slider::new(&mut p.max_speed, 0.1..=20.0).text("max speed"));
+        ui.add(
+            egui::Slider::new(&mut p.max_accel, 0.001..=1.0)
+                .logarithmic(true)
+                .text("max accel"),
+        );
+        ui.add(egui::Slider::new(&mut p.boundary_push, 0.0..=5.0).text("boundary push"));
+        ui.horizontal(|ui| {
+            ui.label("Field");
+            ui.add(egui::DragValue::new(&mut p.width).range(50.0..=1.0e6).speed(10.0));
+            ui.label("x");
+            ui.add(egui::DragValue::new(&mut p.height).range(50.0..=1.0e6).speed(10.0));
+        });
+        ui.horizontal(|ui| {
+            ui.label("New fish");
+            ui.radio_value(&mut p.spawn, SpawnMode::Seed, "seed (U(0,1)²)");
+            ui.radio_value(&mut p.spawn, SpawnMode::RandomDirection, "random heading");
+        });
+        if ui.button("Seed defaults").clicked() {
+            p = BoidParams::default();
+        }
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.label("Seed");
+            ui.add(egui::DragValue::new(&mut panel.reset_seed));
+            if ui.button("Reset").clicked() {
+                settings.seed = panel.reset_seed;
+                resets.write(ResetSchool);
+            }
+        });
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.label("Preset");
+            ui.text_edit_singleline(&mut panel.preset_path);
+        });
+        ui.horizontal(|ui| {
+            let path = PathBuf::from(panel.preset_path.trim());
+            if ui.button("Save").clicked() {
+                panel.message = Some(match p.save(&path) {
+                    Ok(()) => (true, format!("saved {}", path.display())),
+                    Err(e) => (false, e.to_string()),
+                });
+            }
+            if ui.button("Load").clicked() {
+                panel.message = Some(match BoidParams::load(&path) {
+                    Ok(loaded) => {
+                        p = loaded;
+                        (true, format!("loaded {}", path.display()))
+                    }
+                    Err(e) => (false, format!("{e}; nothing changed")),
+                });
+            }
+        });
+        if let Some((ok, msg)) = &panel.message {
+            let color = if *ok {
+                egui::Color32::LIGHT_GREEN
+            } else {
+                egui::Color32::from_rgb(255, 120, 100)
+            };
+            ui.colored_label(color, msg);
+        }
+        if let Some((pos, vel)) = watched.iter().next() {
+            ui.separator();
+            ui.label(format!(
+                "watched fish: at ({:.0}, {:.0}), speed {:.2}",
+                pos.0.x,
+                pos.0.y,
+                vel.0.length()
+            ));
+        } else {
+            ui.weak("Click a fish to watch it; click open water to add one.");
+        }
+    });
+    if (docking.left, docking.left_open) != (width, open) {
+        (docking.left, docking.left_open) = (width, open);
+    }
     if p != *params {
         if let Err(e) = apply_params(&mut params, p) {
             panel.message = Some((false, format!("{e}; nothing changed")));

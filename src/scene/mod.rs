@@ -5,8 +5,10 @@ pub mod capture;
 pub mod controls;
 pub mod diagnostics;
 pub mod fonts;
+pub mod layout;
 pub mod pacing;
 pub mod record;
+pub mod script;
 pub mod tank;
 pub mod train_ui;
 pub mod training;
@@ -217,6 +219,7 @@ pub fn build_app(opts: &AppOptions) -> App {
         fonts::UiFontsPlugin,
         controls::ControlsPlugin,
         train_ui::TrainUiPlugin,
+        layout::OverlayPlugin,
     ))
     .insert_resource(pacing::TrainShare(opts.train_share))
     .add_plugins(pacing::PacingPlugin);
@@ -289,7 +292,12 @@ pub fn add_tank(app: &mut App, opts: &AppOptions) {
             seed: opts.seed,
             ..default()
         })
-        .add_plugins((BoidsPlugin { seed: opts.seed }, tank::TankPlugin, watch::WatchPlugin));
+        .add_plugins((
+            BoidsPlugin { seed: opts.seed },
+            tank::TankPlugin,
+            layout::LayoutPlugin,
+            watch::WatchPlugin,
+        ));
 }
 
 /// The training jobs (each on its own worker thread) and the system that drains them.

@@ -3,7 +3,6 @@
 use crate::boids::BoidParams;
 use crate::boids::plugin::{Fish, SchoolRng, field_to_world, spawn_school};
 use bevy::asset::RenderAssetUsages;
-use bevy::camera::ScalingMode;
 use bevy::image::ImageSampler;
 use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
@@ -92,12 +91,8 @@ fn setup(mut commands: Commands, mut images: ResMut<Assets<Image>>, target: Opti
     commands.insert_resource(art);
 }
 
-/// Scales the water to the field and zooms the camera so the whole field fits.
-fn fit_tank(
-    params: Res<BoidParams>,
-    mut sand: Query<(&mut Sprite, &mut Transform), With<Sand>>,
-    mut camera: Query<&mut Projection, With<TankCamera>>,
-) {
+/// Scales the sandy floor to the field (the camera follows in [`crate::scene::layout`]).
+fn fit_tank(params: Res<BoidParams>, mut sand: Query<(&mut Sprite, &mut Transform), With<Sand>>) {
     if !params.is_changed() {
         return;
     }
@@ -105,14 +100,6 @@ fn fit_tank(
     for (mut sprite, mut at) in &mut sand {
         sprite.custom_size = Some(Vec2::new(size.x, SAND_FRACTION * size.y));
         at.translation.y = -0.5 * size.y * (1.0 - SAND_FRACTION);
-    }
-    for mut projection in &mut camera {
-        if let Projection::Orthographic(ortho) = &mut *projection {
-            ortho.scaling_mode = ScalingMode::AutoMin {
-                min_width: size.x * 1.04,
-                min_height: size.y * 1.08,
-            };
-        }
     }
 }
 
@@ -166,7 +153,7 @@ fn match_fish_count(
     settings.bypass_change_detection();
 }
 
-/// Gives every new fish its sprite, tinted by a hash of its entity so the school is not uniform.
+/// Gives every new fish its sprite, tinted by a hash of its birth place so the school is not uniform.
 fn dress_new_fish(
     mut commands: Commands,
     art: Res<TankArt>,
@@ -176,7 +163,10 @@ fn dress_new_fish(
 ) {
     let size = Vec2::new(settings.fish_size, settings.fish_size * 0.5);
     for (e, p) in &new_fish {
-        let h = (e.index_u32().wrapping_mul(2654435761) >> 8) as f32 / (1u32 << 24) as f32;
+        // From where the fish was born (the school's seeded random source), not from its
+        // entity id: the same school looks the same whatever else the app has spawned.
+        let bits = p.0.x.to_bits() ^ p.0.y.to_bits().rotate_left(16);
+        let h = (bits.wrapping_mul(2654435761) >> 8) as f32 / (1u32 << 24) as f32;
         let color = Color::hsl(190.0 + 50.0 * h, 0.65, 0.55 + 0.2 * h);
         let w = field_to_world(p.0, &params);
         commands.entity(e).insert((

@@ -2,6 +2,7 @@
 
 use crate::boids::BoidParams;
 use crate::learn::live::Command;
+use crate::scene::layout::{Docking, Replay, Side, docked_panel};
 use crate::scene::training::Trainings;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, EguiTextureHandle, egui};
@@ -13,6 +14,8 @@ pub struct TrainUi {
     pub rescale_layer: usize,
     pub rescale_c: f32,
     pub lr_scale: f64,
+    /// Open this training's section (and close the others) in the next pass.
+    pub open: Option<String>,
 }
 
 impl Default for TrainUi {
@@ -21,6 +24,7 @@ impl Default for TrainUi {
             rescale_layer: 0,
             rescale_c: 100.0,
             lr_scale: 1.0,
+            open: None,
         }
     }
 }
@@ -85,6 +89,7 @@ fn training_panels(
     mut ui_state: ResMut<TrainUi>,
     settings: Option<Res<crate::scene::SharedSettings>>,
     backend: Option<Res<crate::scene::backend::SharedBackend>>,
+    (mut docking, replay): (ResMut<Docking>, Option<Res<Replay>>),
 ) -> Result {
     // Texture ids for job images first (needs `contexts` mutably).
     let textures: Vec<Option<egui::TextureId>> = trainings
@@ -97,44 +102,48 @@ fn training_panels(
         })
         .collect();
     let ctx = contexts.ctx_mut()?;
-    if trainings.jobs.is_empty() {
+    if trainings.jobs.is_empty() || !docking.show {
+        docking.right = 0.0;
         return Ok(());
     }
-    let screen = ctx.content_rect();
-    egui::Window::new("Training")
-        .default_pos([screen.right() - 400.0, 10.0])
-        .default_width(390.0)
-        .vscroll(true)
-        .show(ctx, |ui| {
-            // Where the trainings run (and why not on the GPU, when it was asked for).
-            match backend.as_ref().map(|b| b.get()) {
-                Some(Some(b)) if b.fallback.is_some() => {
-                    ui.colored_label(
-                        egui::Color32::from_rgb(255, 200, 90),
-                        format!("Training on {}", b.label),
-                    );
-                }
-                Some(Some(b)) if b.on_gpu() => {
-                    ui.label(format!("Training on {} (basics: CPU)", b.label));
-                }
-                Some(Some(b)) => {
-                    ui.label(format!("Training on {}", b.label));
-                }
-                _ => {
-                    ui.label("Training backend: waiting for the renderer");
-                }
+    let replay = replay.is_some();
+    let mut open = docking.right_open;
+    let width = docked_panel(ctx, Side::Right, "Training", 340.0, &mut open, |ui| {
+        // Where the trainings run (and why not on the GPU, when it was asked for).
+        match backend.as_ref().map(|b| b.get()) {
+            Some(Some(b)) if b.fallback.is_some() => {
+                ui.colored_label(
+                    egui::Color32::from_rgb(255, 200, 90),
+                    format!("Training on {}", b.label),
+                );
             }
-            for (k, job) in trainings.jobs.iter_mut().enumerate() {
-                egui::CollapsingHeader::new(job.name.clone())
-                    .default_open(k == 0)
-                    .show(ui, |ui| {
-                        if let Some(s) = &settings {
-                            settings_ui(ui, &job.name, s);
-                        }
-                        job_panel(ui, job, textures.get(k).copied().flatten(), &mut ui_state);
-                    });
+            Some(Some(b)) if b.on_gpu() => {
+                ui.label(format!("Training on {} (basics: CPU)", b.label));
             }
-        });
+            Some(Some(b)) => {
+                ui.label(format!("Training on {}", b.label));
+            }
+            _ => {
+                ui.label("Training backend: waiting for the renderer");
+            }
+        }
+        // A script's `panels` step may open one section (and close the others) once.
+        let force = ui_state.open.take();
+        for (k, job) in trainings.jobs.iter_mut().enumerate() {
+            egui::CollapsingHeader::new(job.name.clone())
+                .default_open(k == 0)
+                .open(force.as_ref().map(|name| *name == job.name))
+                .show(ui, |ui| {
+                    if let Some(s) = &settings {
+                        settings_ui(ui, &job.name, s);
+                    }
+                    job_panel(ui, job, textures.get(k).copied().flatten(), &mut ui_state, replay);
+                });
+        }
+    });
+    if (docking.right, docking.right_open) != (width, open) {
+        (docking.right, docking.right_open) = (width, open);
+    }
     Ok(())
 }
 
@@ -144,6 +153,7 @@ fn job_panel(
     job: &mut crate::scene::training::JobState,
     texture: Option<egui::TextureId>,
     ui_state: &mut TrainUi,
+    replay: bool,
 ) {
     ui.horizontal(|ui| {
         let label = if job.running { "Pause" } else { "Start" };
@@ -155,12 +165,16 @@ fn job_panel(
         if ui.button("Reset").clicked() {
             job.reset();
         }
-        ui.label(format!(
-            "step {}  {:.0} s  {:.1} steps/s",
-            job.steps,
-            job.elapsed_now().as_secs_f64(),
-            job.steps_per_second()
-        ));
+        if replay {
+            ui.label(format!("step {}", job.steps));
+        } else {
+            ui.label(format!(
+                "step {}  {:.0} s  {:.1} steps/s",
+                job.steps,
+                job.elapsed_now().as_secs_f64(),
+                job.steps_per_second()
+            ));
+        }
     });
     if job.diverged {
         ui.colored_label(
@@ -216,7 +230,7 @@ fn job_panel(
     }
     // The DCGAN's quality number first: it says when the samples became digits.
     if job.name == "DCGAN" {
-        quality_panel(ui, job);
+        quality_panel(ui, job, replay);
     }
     if let Some(tex) = texture {
         ui.image(egui::load::SizedTexture::new(tex, [150.0, 150.0]));
@@ -246,7 +260,7 @@ pub fn minutes_seconds(d: std::time::Duration) -> String {
 
 /// The DCGAN's live quality number: the classifier score of fresh samples over the steps, and
 /// when the samples first counted as digits.
-fn quality_panel(ui: &mut egui::Ui, job: &crate::scene::training::JobState) {
+fn quality_panel(ui: &mut egui::Ui, job: &crate::scene::training::JobState, replay: bool) {
     use crate::learn::live::{FIRST_DIGITS_SCORE, SCORE_SAMPLES};
     let line = match (job.quality.last(), job.first_digits) {
         (None, _) => "classifier score: after the first step".to_string(),
@@ -258,7 +272,17 @@ fn quality_panel(ui: &mut egui::Ui, job: &crate::scene::training::JobState) {
             "classifier score {:.2} (Fréchet {:.0}); first digits at {}",
             q[1],
             q[2],
-            minutes_seconds(t)
+            if replay {
+                // The first step whose score reached the mark.
+                let step = job
+                    .quality
+                    .iter()
+                    .find(|q| q[1] >= FIRST_DIGITS_SCORE)
+                    .map_or(0.0, |q| q[0]);
+                format!("step {step:.0}")
+            } else {
+                minutes_seconds(t)
+            }
         ),
     };
     ui.label(line);

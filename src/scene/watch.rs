@@ -52,11 +52,24 @@ fn click(
     mut rng: ResMut<SchoolRng>,
     fish: Query<(Entity, &Position), With<Fish>>,
     watched: Query<Entity, With<Watched>>,
+    docking: Option<Res<crate::scene::layout::Docking>>,
 ) {
     if !buttons.just_pressed(MouseButton::Left) {
         return;
     }
     if egui.is_some_and(|e| e.wants_pointer_input() || e.is_pointer_over_area()) {
+        return;
+    }
+    // A click on a docked panel (egui does not count those as its areas) is not the tank's.
+    let over_panel = |w: &Window| {
+        let (Some(c), Some(d)) = (w.cursor_position(), docking.as_ref()) else {
+            return false;
+        };
+        let (from, to) = d.free();
+        let x = c.x / w.width().max(1.0);
+        d.show && (x < from || x > to)
+    };
+    if windows.iter().next().is_some_and(over_panel) {
         return;
     }
     let Some(at) = cursor_field_pos(&windows, &camera, &params) else {

@@ -2,12 +2,12 @@
 
 use std::process::Command;
 
-fn shoal(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn shoal(args: &[&str]) -> (i32, String, String) {
     run(Command::new(env!("CARGO_BIN_EXE_shoal")).args(args))
 }
 
 /// Runs `cmd` to its end: exit code, stdout, stderr.
-fn run(cmd: &mut Command) -> (i32, String, String) {
+pub(crate) fn run(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("run shoal");
     (
         out.status.code().unwrap_or(-1),
@@ -201,14 +201,8 @@ fn headless_app_measures_frames_and_screenshots_without_a_display() {
     assert!(colours.len() > 200, "only {} colours", colours.len());
 }
 
-fn record(args: &[&str]) -> (i32, String) {
-    let mut all = vec!["record"];
-    all.extend(args);
-    let (code, _, err) = shoal(&all);
-    (code, err)
-}
-
-fn png_pixels(path: &std::path::Path) -> Vec<u8> {
+/// A PNG's pixels as the file stores them (RGB or RGBA rows).
+pub(crate) fn png_pixels(path: &std::path::Path) -> Vec<u8> {
     let mut reader = png::Decoder::new(std::io::Cursor::new(std::fs::read(path).unwrap()))
         .read_info()
         .unwrap();
@@ -216,105 +210,6 @@ fn png_pixels(path: &std::path::Path) -> Vec<u8> {
     let info = reader.next_frame(&mut buf).unwrap();
     buf.truncate(info.buffer_size());
     buf
-}
-
-#[test]
-fn record_renders_headless_deterministic_moving_frames() {
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    for d in [&a, &b] {
-        let out = format!("{}/", d.display());
-        let (code, err) = record(&[
-            "--frames", "10", "--size", "160x96", "--fish", "200", "--seed", "4", "--out", &out,
-        ]);
-        assert_eq!(code, 0, "{err}");
-    }
-    let names: Vec<_> = (0..10).map(|k| format!("frame_{k:04}.png")).collect();
-    for n in &names {
-        assert_eq!(
-            png_pixels(&a.join(n)),
-            png_pixels(&b.join(n)),
-            "{n} differs between two runs with the same seed"
-        );
-    }
-    let first = png_pixels(&a.join(&names[0]));
-    let last = png_pixels(&a.join(&names[9]));
-    assert_eq!(first.len(), 160 * 96 * 4);
-    let mut colours: Vec<&[u8]> = first.chunks_exact(4).collect();
-    colours.sort_unstable();
-    colours.dedup();
-    assert!(
-        colours.len() > 20,
-        "a non-blank frame has many colours, got {}",
-        colours.len()
-    );
-    let moved = first
-        .chunks_exact(4)
-        .zip(last.chunks_exact(4))
-        .filter(|(p, q)| p != q)
-        .count();
-    assert!(
-        moved > 50,
-        "fish pixels move between the first and last frame ({moved} changed)"
-    );
-    // A GIF with the requested number of frames.
-    let gif_path = dir.path().join("clip.gif");
-    let (code, err) = record(&["--frames", "4", "--size", "64x32", "--out", gif_path.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    let mut decoder = gif::DecodeOptions::new()
-        .read_info(std::fs::File::open(&gif_path).unwrap())
-        .unwrap();
-    let mut n = 0;
-    while decoder.read_next_frame().unwrap().is_some() {
-        n += 1;
-    }
-    assert_eq!(n, 4);
-}
-
-#[test]
-fn bad_record_flags_are_clear_errors_and_write_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let gif = dir.path().join("x.gif");
-    let g = gif.to_str().unwrap();
-    for (args, needle) in [
-        (vec!["--frames", "0", "--out", g], "--frames"),
-        (vec!["--size", "0x0", "--out", g], "--size"),
-        (vec!["--size", "wide", "--out", g], "--size"),
-        (vec!["--fps", "0", "--out", g], "--fps"),
-        (vec!["--out", dir.path().join("x.mp4").to_str().unwrap()], "FILE.gif"),
-        (vec!["--out", "/nonexistent-dir/x.gif"], "does not exist"),
-        (vec!["--scene", "ocean", "--out", g], "unknown scene"),
-    ] {
-        let (code, err) = record(&args);
-        assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(err.contains(needle), "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
-    }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial files");
-}
-
-#[test]
-fn record_without_a_graphics_adapter_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let gif = dir.path().join("x.gif");
-    let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
-        .args([
-            "record",
-            "--frames",
-            "2",
-            "--size",
-            "64x32",
-            "--out",
-            gif.to_str().unwrap(),
-        ])
-        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
-        .env("WGPU_BACKEND", "vulkan")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("no graphics adapter found"), "{err}");
-    assert!(!gif.exists());
 }
 
 #[test]
