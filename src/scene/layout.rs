@@ -283,6 +283,8 @@ fn caption(mut contexts: EguiContexts, caption: Res<Caption>, docking: Res<Docki
     let screen = ctx.content_rect();
     let (l, r) = if docking.show { docking.free() } else { (0.0, 1.0) };
     let centre_x = screen.left() + screen.width() * 0.5 * (l + r);
+    // Long captions wrap within the free area.
+    let max_width = (0.85 * screen.width() * (r - l)).max(120.0);
     egui::Area::new(egui::Id::new("caption"))
         .order(egui::Order::Foreground)
         .interactable(false)
@@ -294,6 +296,7 @@ fn caption(mut contexts: EguiContexts, caption: Res<Caption>, docking: Res<Docki
                 .corner_radius(6.0)
                 .inner_margin(egui::Margin::symmetric(14, 8))
                 .show(ui, |ui| {
+                    ui.set_max_width(max_width);
                     ui.label(
                         egui::RichText::new(&caption.text)
                             .size(24.0)
