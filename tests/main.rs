@@ -21,6 +21,8 @@ mod dcgan;
 mod gpu;
 #[path = "suite/path_sgd.rs"]
 mod path_sgd;
+#[path = "suite/playground.rs"]
+mod playground;
 #[cfg(feature = "app")]
 #[path = "suite/record.rs"]
 mod record;

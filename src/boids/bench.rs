@@ -16,6 +16,9 @@ pub struct BoidBench {
     /// Compute-pool threads that step the fish (1 = one batch, no parallel split).
     pub threads: usize,
     pub params: BoidParams,
+    /// Autonomous sharks and rocks in the tank (placed from `seed`).
+    pub sharks: usize,
+    pub rocks: usize,
 }
 
 /// Timings of one run.
@@ -40,6 +43,12 @@ pub struct BoidBenchResult {
     pub fish_updates_per_s: f64,
     /// Mean neighbours per fish in the last step (the work the grid does).
     pub mean_neighbours: f64,
+    pub sharks: usize,
+    pub rocks: usize,
+    /// With sharks or rocks: `ms_per_step` over that of the same school without them (run
+    /// just before, in the same process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_plain: Option<f64>,
 }
 
 /// A headless App that runs exactly the app's step systems.
@@ -84,6 +93,7 @@ pub fn run(b: &BoidBench) -> anyhow::Result<BoidBenchResult> {
     anyhow::ensure!(b.steps > 0, "--steps must be at least 1");
     anyhow::ensure!(b.threads > 0, "--threads must be at least 1");
     let mut app = headless_school(b.fish, b.seed, b.threads, b.params);
+    app.insert_resource(playground(b));
     for _ in 0..b.warmup {
         step(&mut app);
     }
@@ -117,5 +127,48 @@ pub fn run(b: &BoidBench) -> anyhow::Result<BoidBenchResult> {
         ms_per_step_min: sorted[0],
         fish_updates_per_s: b.fish as f64 / (mean / 1e3),
         mean_neighbours: neighbours as f64 / sample.max(1) as f64,
+        sharks: b.sharks,
+        rocks: b.rocks,
+        ratio_to_plain: None,
     })
+}
+
+/// `b.sharks` sharks and `b.rocks` rocks (radius 2 % of the field's smaller side) at places
+/// drawn from `b.seed`.
+pub fn playground(b: &BoidBench) -> super::plugin::Playground {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(b.seed ^ 0x5eed_0f_5ea);
+    let (w, h) = (b.params.width, b.params.height);
+    let radius = 0.02 * w.min(h);
+    let rocks = (0..b.rocks)
+        .map(|_| super::Rock {
+            x: w * rng.random::<f32>(),
+            y: h * rng.random::<f32>(),
+            radius,
+        })
+        .collect();
+    let sharks = (0..b.sharks)
+        .map(|_| super::Shark {
+            pos: bevy::math::Vec2::new(w * rng.random::<f32>(), h * rng.random::<f32>()),
+            vel: bevy::math::Vec2::ZERO,
+        })
+        .collect();
+    super::plugin::Playground {
+        sharks,
+        pointer: None,
+        rocks,
+    }
+}
+
+/// The bench with its sharks and rocks, and the same school without them just before; the
+/// second result carries the ratio of the two.
+pub fn run_with_plain(b: &BoidBench) -> anyhow::Result<(BoidBenchResult, BoidBenchResult)> {
+    let plain = run(&BoidBench {
+        sharks: 0,
+        rocks: 0,
+        ..b.clone()
+    })?;
+    let mut with = run(b)?;
+    with.ratio_to_plain = Some(with.ms_per_step / plain.ms_per_step);
+    Ok((plain, with))
 }

@@ -220,13 +220,16 @@ impl Grid {
     }
 
     fn sums_scalar(&self, me: usize, params: &BoidParams) -> NeighbourSums {
-        let (p, _) = self.at_slot(me);
+        let (p, v) = self.at_slot(me);
         let (vision2, avoid2) = (params.vision * params.vision, params.avoid * params.avoid);
+        let fov = params.fov_cos().map(|c| (super::rules::normalize(v), c));
         let mut sums = NeighbourSums::default();
         for (a, b) in self.candidate_runs(me, p) {
             for s in a..b {
                 let (q, u) = self.at_slot(s);
-                sums.add(p, q, u, vision2, avoid2);
+                if fov.is_none_or(|(h, c)| super::rules::sees(p, q, h, c)) {
+                    sums.add(p, q, u, vision2, avoid2);
+                }
             }
         }
         sums
@@ -236,9 +239,9 @@ impl Grid {
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn sums_avx2(&self, me: usize, params: &BoidParams) -> NeighbourSums {
-        let (p, _) = self.at_slot(me);
+        let (p, v) = self.at_slot(me);
         // SAFETY: AVX2 is enabled for this function.
-        unsafe { self.sums_avx2_runs(me, p, &self.runs(p), params) }
+        unsafe { self.sums_avx2_runs(me, p, v, &self.runs(p), params) }
     }
 
     /// The kernel over the given runs; `me` is masked out where a run contains it.
@@ -249,10 +252,11 @@ impl Grid {
         &self,
         me: usize,
         p: Vec2,
+        v: Vec2,
         runs: &[(usize, usize); 3],
         params: &BoidParams,
     ) -> NeighbourSums {
-        let mut acc = avx::Acc::new(p, params);
+        let mut acc = avx::Acc::new(p, v, params);
         for &(a, b) in runs {
             if a < b {
                 let skip = if (a..b).contains(&me) { me - a } else { usize::MAX };
@@ -279,27 +283,28 @@ impl Grid {
         self.sums_at_slot(self.rank[i] as usize, params)
     }
 
-    /// Flocking accelerations (separation + alignment + cohesion) of the fish in slots
-    /// `first..first + out.len()`, in slot order: neighbouring fish are processed together,
-    /// so their candidate runs stay in cache.
-    pub fn steer_slots(&self, first: usize, out: &mut [Vec2], params: &BoidParams) {
+    /// Steering accelerations (separation + alignment + cohesion, and fleeing from the nearest
+    /// of `sharks` within reach) of the fish in slots `first..first + out.len()`, in slot
+    /// order: neighbouring fish are processed together, so their candidate runs stay in cache.
+    pub fn steer_slots(&self, first: usize, out: &mut [Vec2], params: &BoidParams, sharks: &[Vec2]) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU supports AVX2 (checked above).
-                unsafe { self.steer_slots_avx2(first, out, params) };
+                unsafe { self.steer_slots_avx2(first, out, params, sharks) };
                 return;
             }
         }
         for (k, a) in out.iter_mut().enumerate() {
-            let (_, v) = self.at_slot(first + k);
-            *a = super::rules::steer(v, &self.sums_scalar(first + k, params), params);
+            let (p, v) = self.at_slot(first + k);
+            let flee = super::playground::flee(p, sharks, params);
+            *a = super::rules::steer_fleeing(v, &self.sums_scalar(first + k, params), flee, params);
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn steer_slots_avx2(&self, first: usize, out: &mut [Vec2], params: &BoidParams) {
+    unsafe fn steer_slots_avx2(&self, first: usize, out: &mut [Vec2], params: &BoidParams, sharks: &[Vec2]) {
         // Consecutive slots mostly share a cell, hence the same runs.
         let mut cached: Option<((u32, u32), [(usize, usize); 3])> = None;
         for (k, a) in out.iter_mut().enumerate() {
@@ -315,16 +320,18 @@ impl Grid {
                 }
             };
             // SAFETY: AVX2 is enabled for this function.
-            let sums = unsafe { self.sums_avx2_runs(s, p, &runs, params) };
-            *a = super::rules::steer(v, &sums, params);
+            let sums = unsafe { self.sums_avx2_runs(s, p, v, &runs, params) };
+            let flee = super::playground::flee(p, sharks, params);
+            *a = super::rules::steer_fleeing(v, &sums, flee, params);
         }
     }
 
     /// Indices of the neighbours of fish `i` (closer than `vision`), sorted. For tests and the UI.
     pub fn neighbours(&self, i: usize, params: &BoidParams) -> Vec<usize> {
         let me = self.rank[i] as usize;
-        let (p, _) = self.at_slot(me);
+        let (p, v) = self.at_slot(me);
         let vision2 = params.vision * params.vision;
+        let fov = params.fov_cos().map(|c| (super::rules::normalize(v), c));
         // Slot -> fish index (only built here: the step itself never needs it).
         let mut order = vec![0usize; self.len()];
         for (i, &slot) in self.rank.iter().enumerate() {
@@ -333,7 +340,11 @@ impl Grid {
         let mut out = Vec::new();
         for (a, b) in self.runs(p) {
             for s in a..b {
-                if s != me && (self.at_slot(s).0 - p).length_squared() < vision2 {
+                let q = self.at_slot(s).0;
+                if s != me
+                    && (q - p).length_squared() < vision2
+                    && fov.is_none_or(|(h, c)| super::rules::sees(p, q, h, c))
+                {
                     out.push(order[s]);
                 }
             }
@@ -354,6 +365,9 @@ mod avx {
     use std::arch::x86_64::*;
 
     pub struct Acc {
+        /// The field of view: heading (unit) and cos of the half-angle, when narrower than 360°
+        /// and the fish moves.
+        fov: Option<(__m256, __m256, __m256)>,
         px: __m256,
         py: __m256,
         v2: __m256,
@@ -371,9 +385,15 @@ mod avx {
     impl Acc {
         #[inline]
         #[target_feature(enable = "avx2")]
-        pub fn new(p: Vec2, params: &BoidParams) -> Self {
+        pub fn new(p: Vec2, v: Vec2, params: &BoidParams) -> Self {
             let z = _mm256_setzero_ps();
+            let heading = v.normalize_or_zero();
+            let fov = params
+                .fov_cos()
+                .filter(|_| heading != Vec2::ZERO)
+                .map(|c| (_mm256_set1_ps(heading.x), _mm256_set1_ps(heading.y), _mm256_set1_ps(c)));
             Self {
+                fov,
                 px: _mm256_set1_ps(p.x),
                 py: _mm256_set1_ps(p.y),
                 v2: _mm256_set1_ps(params.vision * params.vision),
@@ -396,6 +416,15 @@ mod avx {
             let dx = _mm256_sub_ps(x, self.px);
             let dy = _mm256_sub_ps(y, self.py);
             let d2 = _mm256_add_ps(_mm256_mul_ps(dx, dx), _mm256_mul_ps(dy, dy));
+            // Seen: d . heading >= cos(fov / 2) |d| (as `rules::sees`).
+            let valid = match self.fov {
+                None => valid,
+                Some((hx, hy, c)) => {
+                    let dot = _mm256_add_ps(_mm256_mul_ps(dx, hx), _mm256_mul_ps(dy, hy));
+                    let reach = _mm256_mul_ps(c, _mm256_sqrt_ps(d2));
+                    _mm256_and_ps(valid, _mm256_cmp_ps::<_CMP_GE_OQ>(dot, reach))
+                }
+            };
             let m = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(d2, self.v2), valid), one);
             let mn = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(d2, self.a2), valid), one);
             self.n = _mm256_add_ps(self.n, m);

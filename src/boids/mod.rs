@@ -5,6 +5,7 @@
 
 pub mod grid;
 pub mod params;
+pub mod playground;
 pub mod rules;
 pub mod school;
 
@@ -13,6 +14,7 @@ pub mod plugin;
 
 pub use grid::Grid;
 pub use params::{BoidParams, MAX_FISH, ParamError, PresetError, SpawnMode};
+pub use playground::{Rock, Shark};
 pub use school::School;
 #[cfg(feature = "app")]
 pub mod bench;

@@ -46,6 +46,20 @@ pub struct BoidParams {
     pub boundary_push: f32,
     /// Initial velocities of new fish.
     pub spawn: SpawnMode,
+    /// Field of view in degrees: a fish sees neighbours only within half this angle of its
+    /// heading (360: all around, the seed's rule).
+    pub fov: f32,
+    /// Weight of fleeing (steer away from the nearest shark within `flee_radius`).
+    pub flee: f32,
+    /// Sharks closer than this are fled from.
+    pub flee_radius: f32,
+    /// The water's flow, added to every fish's (and shark's) motion each step.
+    pub current_x: f32,
+    pub current_y: f32,
+    /// Speed clamp of the autonomous sharks.
+    pub shark_speed: f32,
+    /// Length of a shark's acceleration towards its prey.
+    pub shark_accel: f32,
 }
 
 impl Default for BoidParams {
@@ -62,6 +76,13 @@ impl Default for BoidParams {
             max_speed: 5.0,
             boundary_push: 1.0,
             spawn: SpawnMode::Seed,
+            fov: 360.0,
+            flee: 3.0,
+            flee_radius: 120.0,
+            current_x: 0.0,
+            current_y: 0.0,
+            shark_speed: 5.5,
+            shark_accel: 0.15,
         }
     }
 }
@@ -108,6 +129,13 @@ impl BoidParams {
             ("max_accel", self.max_accel),
             ("max_speed", self.max_speed),
             ("boundary_push", self.boundary_push),
+            ("fov", self.fov),
+            ("flee", self.flee),
+            ("flee_radius", self.flee_radius),
+            ("current_x", self.current_x),
+            ("current_y", self.current_y),
+            ("shark_speed", self.shark_speed),
+            ("shark_accel", self.shark_accel),
         ];
         for (name, value) in all {
             if !value.is_finite() {
@@ -119,6 +147,8 @@ impl BoidParams {
             ("height", self.height),
             ("vision", self.vision),
             ("max_speed", self.max_speed),
+            ("fov", self.fov),
+            ("shark_speed", self.shark_speed),
         ] {
             if value <= 0.0 {
                 return Err(ParamError::NotPositive { name, value });
@@ -131,10 +161,29 @@ impl BoidParams {
             ("separation", self.separation),
             ("max_accel", self.max_accel),
             ("boundary_push", self.boundary_push),
+            ("flee", self.flee),
+            ("flee_radius", self.flee_radius),
+            ("shark_accel", self.shark_accel),
         ] {
             if value < 0.0 {
                 return Err(ParamError::Negative { name, value });
             }
+        }
+        if self.fov > 360.0 {
+            return Err(ParamError::TooLarge {
+                name: "fov",
+                value: self.fov,
+                max: 360.0,
+            });
+        }
+        // A current faster than a fish can swim would sweep the school into a wall.
+        let current = (self.current_x * self.current_x + self.current_y * self.current_y).sqrt();
+        if current > self.max_speed {
+            return Err(ParamError::TooLarge {
+                name: "current",
+                value: current,
+                max: self.max_speed,
+            });
         }
         if self.avoid > self.vision {
             return Err(ParamError::AvoidAboveVision {
@@ -202,6 +251,16 @@ impl BoidParams {
         toml::to_string(self).expect("BoidParams always serialises")
     }
 
+    /// The current as a vector.
+    pub fn current(&self) -> glam::Vec2 {
+        glam::Vec2::new(self.current_x, self.current_y)
+    }
+
+    /// `cos(fov / 2)` when the field of view is narrower than all around.
+    pub fn fov_cos(&self) -> Option<f32> {
+        (self.fov < 360.0).then(|| (0.5 * self.fov.to_radians()).cos())
+    }
+
     /// Loads a preset file; on any error nothing is returned and the caller keeps its values.
     pub fn load(path: &Path) -> Result<Self, PresetError> {
         let text = std::fs::read_to_string(path).map_err(|e| PresetError::Read {
@@ -218,6 +277,69 @@ impl BoidParams {
             source,
         })?;
         crate::util::write_atomic(path, self.to_toml().as_bytes()).map_err(|e| PresetError::Write {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        })
+    }
+
+    /// Loads a preset file with its rocks (`[[rocks]]` tables of `x`, `y`, `radius`; none in
+    /// presets without them).
+    pub fn load_with_rocks(path: &Path) -> Result<(Self, Vec<super::Rock>), PresetError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PresetError::Read {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        })?;
+        Self::parse_with_rocks(&text, &format!("preset {}", path.display()))
+    }
+
+    /// [`BoidParams::load_with_rocks`] from text.
+    pub fn parse_with_rocks(text: &str, origin: &str) -> Result<(Self, Vec<super::Rock>), PresetError> {
+        let parse_err = |field: Option<String>, why: String| PresetError::Parse {
+            origin: origin.to_string(),
+            line: None,
+            field,
+            why,
+        };
+        let mut table: toml::Table = match toml::from_str(text) {
+            Ok(t) => t,
+            // Its own error, with the line.
+            Err(_) => return Self::parse_preset(text, origin).map(|p| (p, Vec::new())),
+        };
+        let Some(rocks) = table.remove("rocks") else {
+            return Self::parse_preset(text, origin).map(|p| (p, Vec::new()));
+        };
+        let rocks: Vec<super::Rock> = rocks
+            .try_into()
+            .map_err(|e: toml::de::Error| parse_err(Some("rocks".into()), e.message().trim().to_string()))?;
+        for r in &rocks {
+            if !(r.x.is_finite() && r.y.is_finite() && r.radius.is_finite() && r.radius > 0.0) {
+                return Err(parse_err(
+                    Some("rocks".into()),
+                    format!("a rock needs a finite place and a radius above 0, got {r:?}"),
+                ));
+            }
+        }
+        let params: BoidParams = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| parse_err(None, e.message().trim().to_string()))?;
+        params.validate().map_err(|source| PresetError::Invalid {
+            origin: origin.to_string(),
+            source,
+        })?;
+        Ok((params, rocks))
+    }
+
+    /// Saves a preset with its rocks atomically.
+    pub fn save_with_rocks(&self, rocks: &[super::Rock], path: &Path) -> Result<(), PresetError> {
+        self.validate().map_err(|source| PresetError::Invalid {
+            origin: format!("not saved to {}", path.display()),
+            source,
+        })?;
+        let mut text = self.to_toml();
+        for r in rocks {
+            text.push_str(&format!("\n[[rocks]]\nx = {:?}\ny = {:?}\nradius = {:?}\n", r.x, r.y, r.radius));
+        }
+        crate::util::write_atomic(path, text.as_bytes()).map_err(|e| PresetError::Write {
             path: path.display().to_string(),
             why: e.to_string(),
         })

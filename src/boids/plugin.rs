@@ -8,6 +8,7 @@
 
 use super::grid::Grid;
 use super::params::BoidParams;
+use super::playground::{self, Rock, Shark};
 use super::rules;
 use super::school::{spawn_fish, spawn_velocity};
 use bevy::ecs::batching::BatchingStrategy;
@@ -79,6 +80,23 @@ impl SchoolControl {
     }
 }
 
+/// The playground around the school: autonomous sharks, the pointer as a shark while it is
+/// held, and rocks.
+#[derive(Resource, Default, Clone, Debug, PartialEq)]
+pub struct Playground {
+    pub sharks: Vec<Shark>,
+    /// Where the pointer shark is (field coordinates), while the user holds it.
+    pub pointer: Option<Vec2>,
+    pub rocks: Vec<Rock>,
+}
+
+impl Playground {
+    /// Every shark the fish flee from this step.
+    pub fn shark_positions(&self) -> Vec<Vec2> {
+        self.sharks.iter().map(|s| s.pos).chain(self.pointer).collect()
+    }
+}
+
 /// The random source for new fish (reset with a seed).
 #[derive(Resource)]
 pub struct SchoolRng(pub StdRng);
@@ -132,6 +150,7 @@ impl Plugin for BoidsPlugin {
         app.init_resource::<BoidParams>()
             .init_resource::<FishGrid>()
             .init_resource::<SchoolControl>()
+            .init_resource::<Playground>()
             .insert_resource(SchoolRng::seeded(self.seed))
             .configure_sets(
                 FixedUpdate,
@@ -151,7 +170,7 @@ impl Plugin for BoidsPlugin {
                     rebuild_grid.in_set(SchoolSystems::RebuildGrid),
                     steer.in_set(SchoolSystems::Steer),
                     boundaries.in_set(SchoolSystems::Boundary),
-                    integrate.in_set(SchoolSystems::Integrate),
+                    (integrate, move_sharks).chain().in_set(SchoolSystems::Integrate),
                     sync_transform.in_set(SchoolSystems::SyncTransform),
                 ),
             );
@@ -180,21 +199,24 @@ pub fn steer(
     mut state: ResMut<FishGrid>,
     params: Res<BoidParams>,
     control: Res<SchoolControl>,
+    playground: Res<Playground>,
     mut fish: Query<(&SnapshotIndex, &mut Acceleration), With<Fish>>,
 ) {
     let FishGrid { grid, accel } = &mut *state;
     let (grid, params) = (&*grid, &*params);
+    let sharks = playground.shark_positions();
+    let sharks = sharks.as_slice();
     accel.clear();
     accel.resize(grid.len(), Vec2::ZERO);
     let pool = ComputeTaskPool::get_or_init(TaskPool::default);
     let single = control.batch_size == Some(usize::MAX) || pool.thread_num() <= 1 || grid.len() < 256;
     if single {
-        grid.steer_slots(0, accel, params);
+        grid.steer_slots(0, accel, params, sharks);
     } else {
         let chunk = grid.len().div_ceil(pool.thread_num() * 8).max(64);
         pool.scope(|s| {
             for (k, out) in accel.chunks_mut(chunk).enumerate() {
-                s.spawn(async move { grid.steer_slots(k * chunk, out, params) });
+                s.spawn(async move { grid.steer_slots(k * chunk, out, params, sharks) });
             }
         });
     }
@@ -212,17 +234,21 @@ pub fn steer(
         });
 }
 
-/// Adds the push back into the field, after the normalisation.
+/// Adds the push back into the field (and away from rocks), after the normalisation.
 pub fn boundaries(
     params: Res<BoidParams>,
     control: Res<SchoolControl>,
+    playground: Res<Playground>,
     mut fish: Query<(&Position, &mut Acceleration), With<Fish>>,
 ) {
-    let params = &*params;
+    let (params, rocks) = (&*params, playground.rocks.as_slice());
     fish.par_iter_mut()
         .batching_strategy(control.strategy())
         .for_each(|(p, mut a)| {
             a.0 += rules::boundary(p.0, params);
+            if !rocks.is_empty() {
+                a.0 += playground::rock_push(p.0, rocks, params);
+            }
         });
 }
 
@@ -230,14 +256,34 @@ pub fn boundaries(
 pub fn integrate(
     params: Res<BoidParams>,
     control: Res<SchoolControl>,
+    playground: Res<Playground>,
     mut fish: Query<(&mut Position, &mut Velocity, &Acceleration), With<Fish>>,
 ) {
-    let params = &*params;
+    let (params, rocks) = (&*params, playground.rocks.as_slice());
     fish.par_iter_mut()
         .batching_strategy(control.strategy())
         .for_each(|(mut p, mut v, a)| {
             (p.0, v.0) = rules::integrate(p.0, v.0, a.0, params);
+            if !rocks.is_empty() {
+                (p.0, v.0) = playground::keep_out(p.0, v.0, rocks);
+            }
         });
+}
+
+/// The sharks chase the nearest fish (after the fish moved).
+pub fn move_sharks(
+    params: Res<BoidParams>,
+    mut playground: ResMut<Playground>,
+    fish: Query<&Position, With<Fish>>,
+    mut prey: Local<Vec<Vec2>>,
+) {
+    if playground.sharks.is_empty() {
+        return;
+    }
+    prey.clear();
+    prey.extend(fish.iter().map(|p| p.0));
+    let Playground { sharks, rocks, .. } = &mut *playground;
+    playground::step_sharks(sharks, &prey, rocks, &params);
 }
 
 /// Places each fish's `Transform` at its position, facing along its velocity.

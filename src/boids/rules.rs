@@ -48,21 +48,43 @@ impl NeighbourSums {
     }
 }
 
+/// Whether a fish at `p` heading along `heading` (unit, or zero: no heading, sees all around)
+/// sees a fish at `q` within a field of view whose half-angle has cosine `cos_half`.
+#[inline(always)]
+pub fn sees(p: Vec2, q: Vec2, heading: Vec2, cos_half: f32) -> bool {
+    let d = q - p;
+    heading == Vec2::ZERO || d.dot(heading) >= cos_half * d.length()
+}
+
 /// The flocking acceleration (separation + alignment + cohesion), before the boundary push.
 #[inline(always)]
 pub fn steer(v: Vec2, sums: &NeighbourSums, params: &BoidParams) -> Vec2 {
-    if sums.count == 0 {
-        return Vec2::ZERO;
-    }
-    let n = sums.count as f32;
-    let cohesion = params.cohesion * normalize(sums.offset / n);
-    let alignment = params.alignment * normalize(sums.velocity / n - v);
-    let separation = if sums.near_count > 0 {
-        -params.separation * normalize(sums.near_offset / sums.near_count as f32)
-    } else {
+    steer_fleeing(v, sums, Vec2::ZERO, params)
+}
+
+/// The seed's three rules plus a fourth, fleeing (`flee`, already weighted; zero when no shark
+/// is near), summed and normalised to `max_accel`. With `flee = 0` this is exactly the seed's
+/// steering.
+#[inline(always)]
+pub fn steer_fleeing(v: Vec2, sums: &NeighbourSums, flee: Vec2, params: &BoidParams) -> Vec2 {
+    let flock = if sums.count == 0 {
         Vec2::ZERO
+    } else {
+        let n = sums.count as f32;
+        let cohesion = params.cohesion * normalize(sums.offset / n);
+        let alignment = params.alignment * normalize(sums.velocity / n - v);
+        let separation = if sums.near_count > 0 {
+            -params.separation * normalize(sums.near_offset / sums.near_count as f32)
+        } else {
+            Vec2::ZERO
+        };
+        cohesion + alignment + separation
     };
-    params.max_accel * normalize(cohesion + alignment + separation)
+    if flee == Vec2::ZERO {
+        // The seed's steering, bit for bit.
+        return params.max_accel * normalize(flock);
+    }
+    params.max_accel * normalize(flock + flee)
 }
 
 /// The field boundary: `+push` on an axis where the fish is below 0, `-push` above the size.
@@ -80,7 +102,8 @@ pub fn boundary(p: Vec2, params: &BoidParams) -> Vec2 {
     Vec2::new(axis(p.x, params.width), axis(p.y, params.height))
 }
 
-/// `v += a`, clamp the speed to `max_speed`, `p += v`. Returns the new `(p, v)`.
+/// `v += a`, clamp the speed to `max_speed`, `p += v` (plus the water's current, when there is
+/// one). Returns the new `(p, v)`.
 #[inline]
 pub fn integrate(p: Vec2, v: Vec2, a: Vec2, params: &BoidParams) -> (Vec2, Vec2) {
     let mut v = v + a;
@@ -88,16 +111,23 @@ pub fn integrate(p: Vec2, v: Vec2, a: Vec2, params: &BoidParams) -> (Vec2, Vec2)
     if speed2 > params.max_speed * params.max_speed {
         v *= params.max_speed / speed2.sqrt();
     }
-    (p + v, v)
+    let current = params.current();
+    if current == Vec2::ZERO {
+        (p + v, v)
+    } else {
+        (p + v + current, v)
+    }
 }
 
-/// Neighbour sums for fish `i` by checking every other fish: the reference the grid must match.
+/// Neighbour sums for fish `i` by checking every other fish (within its field of view): the
+/// reference the grid must match.
 pub fn brute_force_sums(i: usize, pos: &[Vec2], vel: &[Vec2], params: &BoidParams) -> NeighbourSums {
     let p = pos[i];
     let (vision2, avoid2) = (params.vision * params.vision, params.avoid * params.avoid);
+    let fov = params.fov_cos().map(|c| (normalize(vel[i]), c));
     let mut sums = NeighbourSums::default();
     for (j, (&q, &u)) in pos.iter().zip(vel).enumerate() {
-        if j != i {
+        if j != i && fov.is_none_or(|(h, c)| sees(p, q, h, c)) {
             sums.add(p, q, u, vision2, avoid2);
         }
     }

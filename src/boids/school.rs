@@ -5,6 +5,7 @@
 
 use super::grid::Grid;
 use super::params::{BoidParams, SpawnMode};
+use super::playground::{self, Rock, Shark};
 use super::rules;
 use glam::Vec2;
 use rand::rngs::StdRng;
@@ -38,6 +39,14 @@ pub struct School {
     grid: Grid,
     /// Flocking accelerations in the grid's slot order.
     accel: Vec<Vec2>,
+    /// Autonomous sharks (they chase the nearest fish) and other shark positions this step
+    /// (e.g. the pointer), which the fish flee from.
+    pub sharks: Vec<Shark>,
+    pub extra_sharks: Vec<Vec2>,
+    /// Rocks the fish steer around and never enter.
+    pub rocks: Vec<Rock>,
+    /// All shark positions at the start of a step.
+    shark_pos: Vec<Vec2>,
 }
 
 impl School {
@@ -69,16 +78,38 @@ impl School {
         self.grid.rebuild(&self.pos, &self.vel, params);
     }
 
-    /// One step: snapshot -> flocking accelerations of all fish (in cell order) ->
-    /// plus the boundary push -> move all fish.
+    /// Adds `n` sharks at random places in the field, at rest.
+    pub fn add_sharks(&mut self, n: usize, seed: u64, params: &BoidParams) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        for _ in 0..n {
+            let pos = Vec2::new(params.width * rng.random::<f32>(), params.height * rng.random::<f32>());
+            let (pos, _) = playground::keep_out(pos, Vec2::ZERO, &self.rocks);
+            self.sharks.push(Shark { pos, vel: Vec2::ZERO });
+        }
+    }
+
+    /// One step: snapshot -> steering of all fish (flocking and fleeing, in cell order) ->
+    /// plus the pushes off the walls and rocks -> move all fish (kept out of rocks) -> move the
+    /// sharks.
     pub fn step(&mut self, params: &BoidParams) {
         self.rebuild_grid(params);
         self.accel.clear();
         self.accel.resize(self.pos.len(), Vec2::ZERO);
-        self.grid.steer_slots(0, &mut self.accel, params);
+        self.shark_pos.clear();
+        self.shark_pos.extend(self.sharks.iter().map(|s| s.pos));
+        self.shark_pos.extend_from_slice(&self.extra_sharks);
+        self.grid.steer_slots(0, &mut self.accel, params, &self.shark_pos);
+        let rocks = &self.rocks;
         for (i, (p, v)) in self.pos.iter_mut().zip(&mut self.vel).enumerate() {
-            let a = self.accel[self.grid.slot_of(i) as usize] + rules::boundary(*p, params);
+            let mut a = self.accel[self.grid.slot_of(i) as usize] + rules::boundary(*p, params);
+            if !rocks.is_empty() {
+                a += playground::rock_push(*p, rocks, params);
+            }
             (*p, *v) = rules::integrate(*p, *v, a, params);
+            if !rocks.is_empty() {
+                (*p, *v) = playground::keep_out(*p, *v, rocks);
+            }
         }
+        playground::step_sharks(&mut self.sharks, &self.pos, &self.rocks, params);
     }
 }

@@ -60,6 +60,9 @@ pub(super) struct RunArgs {
     /// scratch: its settings, weights and epoch.
     #[arg(long)]
     pub(super) dcgan_from: Option<PathBuf>,
+    /// Autonomous sharks that chase the fish (0 to 64).
+    #[arg(long, default_value_t = 0)]
+    pub(super) sharks: usize,
 }
 
 /// The checkpoint a `--dcgan-from`/`--from` argument names: `DIR/checkpoint.bin` for a
@@ -105,10 +108,16 @@ pub(super) struct ScreenshotArgs {
 }
 
 pub(super) fn app_options(args: &RunArgs) -> Result<AppOptions> {
-    let params = match &args.preset {
-        Some(path) => BoidParams::load(path)?,
-        None => BoidParams::default(),
+    let (params, rocks) = match &args.preset {
+        Some(path) => BoidParams::load_with_rocks(path)?,
+        None => (BoidParams::default(), Vec::new()),
     };
+    anyhow::ensure!(
+        args.sharks <= shoal::scene::playground::MAX_SHARKS,
+        "--sharks must be at most {}, got {}",
+        shoal::scene::playground::MAX_SHARKS,
+        args.sharks
+    );
     anyhow::ensure!(
         args.steps_per_second.is_finite() && args.steps_per_second > 0.0,
         "--steps-per-second must be a positive number, got {}",
@@ -143,6 +152,8 @@ pub(super) fn app_options(args: &RunArgs) -> Result<AppOptions> {
         headless: args.headless,
         train_share: args.train_share,
         dcgan_from: args.dcgan_from.as_deref().map(read_dcgan_checkpoint).transpose()?,
+        sharks: args.sharks,
+        rocks,
     })
 }
 

@@ -44,6 +44,13 @@ pub(super) struct BoidBenchArgs {
     /// Threads that step the fish (default: all cores).
     #[arg(long)]
     pub(super) threads: Option<usize>,
+    /// Autonomous sharks in the tank (with --sharks or --rocks two lines are printed: the
+    /// school without them, then with them and `ratio_to_plain`).
+    #[arg(long, default_value_t = 0)]
+    pub(super) sharks: usize,
+    /// Rocks in the tank (radius 2 % of the field's smaller side).
+    #[arg(long, default_value_t = 0)]
+    pub(super) rocks: usize,
 }
 
 #[derive(Args, Debug)]
@@ -100,9 +107,21 @@ pub(super) fn bench_boids(args: &BoidBenchArgs) -> Result<()> {
         seed: args.seed,
         threads,
         params,
+        sharks: args.sharks,
+        rocks: args.rocks,
     };
-    let result = run_boid_bench(&bench)?;
-    println!("{}", serde_json::to_string(&result)?);
+    anyhow::ensure!(
+        args.sharks <= 10_000 && args.rocks <= 10_000,
+        "--sharks and --rocks must be at most 10000"
+    );
+    if args.sharks > 0 || args.rocks > 0 {
+        let (plain, with) = shoal::boids::bench::run_with_plain(&bench)?;
+        println!("{}", serde_json::to_string(&plain)?);
+        println!("{}", serde_json::to_string(&with)?);
+    } else {
+        let result = run_boid_bench(&bench)?;
+        println!("{}", serde_json::to_string(&result)?);
+    }
     Ok(())
 }
 

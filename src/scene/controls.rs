@@ -70,6 +70,10 @@ fn tank_panel(
     diagnostics: Option<Res<DiagnosticsStore>>,
     mut share: Option<ResMut<crate::scene::pacing::TrainShare>>,
     (mut docking, replay): (ResMut<Docking>, Option<Res<Replay>>),
+    (mut playground, mut sharks): (
+        ResMut<crate::boids::plugin::Playground>,
+        ResMut<crate::scene::playground::SharkCount>,
+    ),
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     if !docking.show {
@@ -145,6 +149,24 @@ fn tank_panel(
                 .text("max accel"),
         );
         ui.add(egui::Slider::new(&mut p.boundary_push, 0.0..=5.0).text("boundary push"));
+        egui::CollapsingHeader::new("Playground").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("Sharks");
+                ui.add(egui::DragValue::new(&mut sharks.0).range(0..=crate::scene::playground::MAX_SHARKS));
+                ui.label(format!("{} rocks", playground.rocks.len()));
+                if ui.add_enabled(!playground.rocks.is_empty(), egui::Button::new("Clear rocks")).clicked() {
+                    playground.rocks.clear();
+                }
+            });
+            ui.add(egui::Slider::new(&mut p.flee, 0.0..=20.0).text("flee"));
+            ui.add(egui::Slider::new(&mut p.flee_radius, 0.0..=400.0).text("flee radius"));
+            ui.add(egui::Slider::new(&mut p.shark_speed, 0.5..=20.0).text("shark speed"));
+            ui.add(egui::Slider::new(&mut p.fov, 10.0..=360.0).text("field of view °"));
+            let reach = p.max_speed;
+            ui.add(egui::Slider::new(&mut p.current_x, -reach..=reach).text("current →"));
+            ui.add(egui::Slider::new(&mut p.current_y, -reach..=reach).text("current ↓"));
+            ui.weak("Hold Space: the pointer is a shark. Hold R and drag: a rock; right-click a rock: remove it.");
+        });
         ui.horizontal(|ui| {
             ui.label("Field");
             ui.add(egui::DragValue::new(&mut p.width).range(50.0..=1.0e6).speed(10.0));
@@ -176,15 +198,16 @@ fn tank_panel(
         ui.horizontal(|ui| {
             let path = PathBuf::from(panel.preset_path.trim());
             if ui.button("Save").clicked() {
-                panel.message = Some(match p.save(&path) {
+                panel.message = Some(match p.save_with_rocks(&playground.rocks, &path) {
                     Ok(()) => (true, format!("saved {}", path.display())),
                     Err(e) => (false, e.to_string()),
                 });
             }
             if ui.button("Load").clicked() {
-                panel.message = Some(match BoidParams::load(&path) {
-                    Ok(loaded) => {
+                panel.message = Some(match BoidParams::load_with_rocks(&path) {
+                    Ok((loaded, rocks)) => {
                         p = loaded;
+                        playground.rocks = rocks;
                         (true, format!("loaded {}", path.display()))
                     }
                     Err(e) => (false, format!("{e}; nothing changed")),

@@ -7,6 +7,7 @@ pub mod diagnostics;
 pub mod fonts;
 pub mod layout;
 pub mod pacing;
+pub mod playground;
 pub mod record;
 pub mod script;
 pub mod tank;
@@ -174,6 +175,10 @@ pub struct AppOptions {
     pub train_share: f64,
     /// `--dcgan-from`: the DCGAN starts from this checkpoint's bytes instead of from scratch.
     pub dcgan_from: Option<std::sync::Arc<Vec<u8>>>,
+    /// `--sharks`: autonomous sharks in the tank.
+    pub sharks: usize,
+    /// Rocks (from a preset).
+    pub rocks: Vec<crate::boids::Rock>,
 }
 
 impl Default for AppOptions {
@@ -193,6 +198,8 @@ impl Default for AppOptions {
             headless: false,
             train_share: crate::learn::live::share::DEFAULT_TRAIN_SHARE,
             dcgan_from: None,
+            sharks: 0,
+            rocks: Vec::new(),
         }
     }
 }
@@ -292,11 +299,17 @@ pub fn add_tank(app: &mut App, opts: &AppOptions) {
             seed: opts.seed,
             ..default()
         })
+        .insert_resource(playground::SharkCount(opts.sharks))
+        .insert_resource(crate::boids::plugin::Playground {
+            rocks: opts.rocks.clone(),
+            ..default()
+        })
         .add_plugins((
             BoidsPlugin { seed: opts.seed },
             tank::TankPlugin,
             layout::LayoutPlugin,
             watch::WatchPlugin,
+            playground::PlaygroundPlugin,
         ));
 }
 

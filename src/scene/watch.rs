@@ -53,8 +53,10 @@ fn click(
     fish: Query<(Entity, &Position), With<Fish>>,
     watched: Query<Entity, With<Watched>>,
     docking: Option<Res<crate::scene::layout::Docking>>,
+    keys: Res<ButtonInput<KeyCode>>,
 ) {
-    if !buttons.just_pressed(MouseButton::Left) {
+    // R + drag places a rock instead (scene::playground).
+    if !buttons.just_pressed(MouseButton::Left) || keys.pressed(KeyCode::KeyR) {
         return;
     }
     if egui.is_some_and(|e| e.wants_pointer_input() || e.is_pointer_over_area()) {
@@ -119,6 +121,18 @@ fn draw_watched(mut gizmos: Gizmos, params: Res<BoidParams>, watched: Query<(&Po
             params.avoid,
             Color::srgba(1.0, 0.4, 0.3, 0.8),
         );
+        // The field of view: its edges and arc at the vision distance.
+        if let Some(dir) = Vec2::new(v.0.x, -v.0.y).try_normalize()
+            && params.fov < 360.0
+        {
+            let half = 0.5 * params.fov.to_radians();
+            let arc = (0..=32).map(|k| {
+                let a = -half + 2.0 * half * k as f32 / 32.0;
+                at + Vec2::from_angle(a).rotate(dir) * params.vision
+            });
+            let colour = Color::srgba(0.6, 1.0, 0.7, 0.8);
+            gizmos.linestrip_2d(std::iter::once(at).chain(arc).chain(std::iter::once(at)), colour);
+        }
         let dir = Vec2::new(v.0.x, -v.0.y) * 10.0;
         gizmos.line_2d(at, at + dir, Color::srgb(1.0, 0.9, 0.2));
         gizmos.linestrip_2d(

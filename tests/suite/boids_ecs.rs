@@ -34,6 +34,45 @@ fn ecs_systems_match_the_sequential_core_exactly() {
     }
 }
 
+/// The playground (sharks, rocks, current, a narrow field of view) runs the same in the ECS
+/// systems as in the core, to the bit.
+#[test]
+fn the_playground_runs_the_same_in_the_ecs_as_in_the_core() {
+    use shoal::boids::bench::{BoidBench, playground};
+    let params = BoidParams {
+        fov: 240.0,
+        current_x: 0.4,
+        current_y: -0.2,
+        ..BoidParams::default()
+    };
+    let b = BoidBench {
+        fish: 400,
+        steps: 0,
+        warmup: 0,
+        seed: 5,
+        threads: 2,
+        params,
+        sharks: 3,
+        rocks: 12,
+    };
+    let ground = playground(&b);
+    let mut app = headless_school(400, 5, 2, params);
+    app.insert_resource(ground.clone());
+    let mut core = School::new(400, 5, &params);
+    core.sharks = ground.sharks.clone();
+    core.rocks = ground.rocks.clone();
+    for _ in 0..150 {
+        step(&mut app);
+        core.step(&params);
+    }
+    let (p, v) = fish_state(&mut app);
+    assert_eq!(p, core.pos);
+    assert_eq!(v, core.vel);
+    let sharks = &app.world().resource::<shoal::boids::plugin::Playground>().sharks;
+    assert_eq!(*sharks, core.sharks);
+    assert!(sharks.iter().all(|s| s.vel != Vec2::ZERO), "the sharks hunt");
+}
+
 #[test]
 fn transforms_follow_positions_and_headings() {
     let params = BoidParams::default();

@@ -1,0 +1,129 @@
+//! The tank as a playground: sharks the fish flee from, rocks they steer around (and can never
+//! enter), as plain functions over slices. With no sharks, no rocks, no current and a 360°
+//! field of view a step is exactly the seed's.
+
+use super::params::BoidParams;
+use super::rules::normalize;
+use glam::Vec2;
+use serde::{Deserialize, Serialize};
+
+/// A round rock on the tank's floor (field coordinates).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rock {
+    pub x: f32,
+    pub y: f32,
+    pub radius: f32,
+}
+
+impl Rock {
+    pub fn center(&self) -> Vec2 {
+        Vec2::new(self.x, self.y)
+    }
+    /// Whether `p` lies strictly inside.
+    pub fn contains(&self, p: Vec2) -> bool {
+        (p - self.center()).length_squared() < self.radius * self.radius
+    }
+}
+
+/// A shark: chases the nearest fish at its own speed limits (`shark_speed`, `shark_accel`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Shark {
+    pub pos: Vec2,
+    pub vel: Vec2,
+}
+
+/// How far from a rock's edge fish start to steer away from it.
+pub fn rock_margin(params: &BoidParams) -> f32 {
+    (0.5 * params.vision).max(params.avoid).max(1.0)
+}
+
+/// The fourth rule: away from the nearest shark closer than `flee_radius`, weighted by `flee`
+/// (zero when none is that close).
+#[inline]
+pub fn flee(p: Vec2, sharks: &[Vec2], params: &BoidParams) -> Vec2 {
+    if sharks.is_empty() || params.flee == 0.0 {
+        return Vec2::ZERO;
+    }
+    let r2 = params.flee_radius * params.flee_radius;
+    let nearest = sharks
+        .iter()
+        .map(|&s| (s, (s - p).length_squared()))
+        .filter(|&(_, d2)| d2 < r2)
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    match nearest {
+        Some((s, _)) => -params.flee * normalize(s - p),
+        None => Vec2::ZERO,
+    }
+}
+
+/// The push away from rocks whose edge is within [`rock_margin`], growing from 0 at the margin
+/// to twice the boundary push at the edge (added after the normalisation, like the walls').
+#[inline]
+pub fn rock_push(p: Vec2, rocks: &[Rock], params: &BoidParams) -> Vec2 {
+    let margin = rock_margin(params);
+    let strength = 2.0 * params.boundary_push.max(0.1);
+    let mut push = Vec2::ZERO;
+    for r in rocks {
+        let d = p - r.center();
+        let reach = r.radius + margin;
+        let d2 = d.length_squared();
+        if d2 < reach * reach {
+            let dist = d2.sqrt();
+            let gap = (dist - r.radius).max(0.0);
+            push += strength * (1.0 - gap / margin) * normalize(d);
+        }
+    }
+    push
+}
+
+/// A fish (or shark) that ended inside a rock is put back on its edge, with the velocity into
+/// the rock removed: nothing is ever inside a rock after a step.
+#[inline]
+pub fn keep_out(mut p: Vec2, mut v: Vec2, rocks: &[Rock]) -> (Vec2, Vec2) {
+    for r in rocks {
+        let c = r.center();
+        let d = p - c;
+        if d.length_squared() < r.radius * r.radius {
+            // Straight out from the centre (or against the motion, at the very centre).
+            let n = match normalize(d) {
+                n if n != Vec2::ZERO => n,
+                _ => match normalize(-v) {
+                    n if n != Vec2::ZERO => n,
+                    _ => Vec2::X,
+                },
+            };
+            // Just outside the edge (rounding may not land a point on it exactly).
+            p = c + n * (r.radius * (1.0 + 1e-5) + 1e-3);
+            let into = v.dot(n);
+            if into < 0.0 {
+                v -= into * n;
+            }
+        }
+    }
+    (p, v)
+}
+
+/// The fish nearest to `at`, by index.
+pub fn nearest(at: Vec2, pos: &[Vec2]) -> Option<usize> {
+    pos.iter()
+        .enumerate()
+        .map(|(i, &q)| (i, (q - at).length_squared()))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i)
+}
+
+/// One step of the sharks: each accelerates towards the nearest fish (of `fish`, the school's
+/// positions), is pushed back into the field like a fish, clamped to `shark_speed`, carried
+/// by the current, and kept out of rocks.
+pub fn step_sharks(sharks: &mut [Shark], fish: &[Vec2], rocks: &[Rock], params: &BoidParams) {
+    for s in sharks {
+        let chase = nearest(s.pos, fish).map_or(Vec2::ZERO, |i| params.shark_accel * normalize(fish[i] - s.pos));
+        let mut v = s.vel + chase + super::rules::boundary(s.pos, params) + rock_push(s.pos, rocks, params);
+        let speed2 = v.length_squared();
+        if speed2 > params.shark_speed * params.shark_speed {
+            v *= params.shark_speed / speed2.sqrt();
+        }
+        let p = s.pos + v + params.current();
+        (s.pos, s.vel) = keep_out(p, v, rocks);
+    }
+}
