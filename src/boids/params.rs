@@ -337,7 +337,10 @@ impl BoidParams {
         })?;
         let mut text = self.to_toml();
         for r in rocks {
-            text.push_str(&format!("\n[[rocks]]\nx = {:?}\ny = {:?}\nradius = {:?}\n", r.x, r.y, r.radius));
+            text.push_str(&format!(
+                "\n[[rocks]]\nx = {:?}\ny = {:?}\nradius = {:?}\n",
+                r.x, r.y, r.radius
+            ));
         }
         crate::util::write_atomic(path, text.as_bytes()).map_err(|e| PresetError::Write {
             path: path.display().to_string(),

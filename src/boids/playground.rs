@@ -60,6 +60,11 @@ pub fn flee(p: Vec2, sharks: &[Vec2], params: &BoidParams) -> Vec2 {
 /// to twice the boundary push at the edge (added after the normalisation, like the walls').
 #[inline]
 pub fn rock_push(p: Vec2, rocks: &[Rock], params: &BoidParams) -> Vec2 {
+    rock_push_iter(p, rocks.iter(), params)
+}
+
+#[inline]
+fn rock_push_iter<'a>(p: Vec2, rocks: impl Iterator<Item = &'a Rock>, params: &BoidParams) -> Vec2 {
     let margin = rock_margin(params);
     let strength = 2.0 * params.boundary_push.max(0.1);
     let mut push = Vec2::ZERO;
@@ -79,7 +84,12 @@ pub fn rock_push(p: Vec2, rocks: &[Rock], params: &BoidParams) -> Vec2 {
 /// A fish (or shark) that ended inside a rock is put back on its edge, with the velocity into
 /// the rock removed: nothing is ever inside a rock after a step.
 #[inline]
-pub fn keep_out(mut p: Vec2, mut v: Vec2, rocks: &[Rock]) -> (Vec2, Vec2) {
+pub fn keep_out(p: Vec2, v: Vec2, rocks: &[Rock]) -> (Vec2, Vec2) {
+    keep_out_iter(p, v, rocks.iter())
+}
+
+#[inline]
+fn keep_out_iter<'a>(mut p: Vec2, mut v: Vec2, rocks: impl Iterator<Item = &'a Rock>) -> (Vec2, Vec2) {
     for r in rocks {
         let c = r.center();
         let d = p - c;
@@ -103,6 +113,87 @@ pub fn keep_out(mut p: Vec2, mut v: Vec2, rocks: &[Rock]) -> (Vec2, Vec2) {
     (p, v)
 }
 
+/// The rocks near each part of the field: a coarse grid whose cells list the rocks whose reach
+/// (edge plus [`rock_margin`]) overlaps them, so a fish checks only the rocks of its own cell.
+#[derive(Clone, Debug, Default)]
+pub struct RockIndex {
+    rocks: Vec<Rock>,
+    cell: f32,
+    origin: Vec2,
+    nx: usize,
+    ny: usize,
+    cells: Vec<Vec<u32>>,
+}
+
+impl RockIndex {
+    pub fn new(rocks: &[Rock], params: &BoidParams) -> Self {
+        if rocks.is_empty() {
+            return Self::default();
+        }
+        let margin = rock_margin(params);
+        let (mut lo, mut hi) = (Vec2::splat(f32::MAX), Vec2::splat(f32::MIN));
+        let mut widest = 0.0f32;
+        for r in rocks {
+            let reach = r.radius + margin;
+            lo = lo.min(r.center() - reach);
+            hi = hi.max(r.center() + reach);
+            widest = widest.max(reach);
+        }
+        // Cells about twice the widest reach, at most 256 x 256 of them.
+        let span = hi - lo;
+        let cell = (2.0 * widest).max(span.x / 256.0).max(span.y / 256.0).max(1.0);
+        let (nx, ny) = ((span.x / cell).ceil() as usize + 1, (span.y / cell).ceil() as usize + 1);
+        let mut cells = vec![Vec::new(); nx * ny];
+        for (k, r) in rocks.iter().enumerate() {
+            let reach = r.radius + margin;
+            let (a, b) = ((r.center() - reach - lo) / cell, (r.center() + reach - lo) / cell);
+            for y in (a.y.floor().max(0.0) as usize)..=((b.y.floor() as usize).min(ny - 1)) {
+                for x in (a.x.floor().max(0.0) as usize)..=((b.x.floor() as usize).min(nx - 1)) {
+                    cells[y * nx + x].push(k as u32);
+                }
+            }
+        }
+        Self {
+            rocks: rocks.to_vec(),
+            cell,
+            origin: lo,
+            nx,
+            ny,
+            cells,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rocks.is_empty()
+    }
+
+    /// The rocks whose reach may cover `p`, in the rocks' own order.
+    #[inline]
+    pub fn near(&self, p: Vec2) -> impl Iterator<Item = &Rock> {
+        let c = (p - self.origin) / self.cell;
+        let inside =
+            !self.rocks.is_empty() && c.x >= 0.0 && c.y >= 0.0 && (c.x as usize) < self.nx && (c.y as usize) < self.ny;
+        let list: &[u32] = if inside {
+            &self.cells[c.y as usize * self.nx + c.x as usize]
+        } else {
+            &[]
+        };
+        list.iter().map(|&k| &self.rocks[k as usize])
+    }
+
+    /// [`rock_push`] over the rocks near `p` (the same sum: a rock out of reach adds nothing).
+    #[inline]
+    pub fn push(&self, p: Vec2, params: &BoidParams) -> Vec2 {
+        rock_push_iter(p, self.near(p), params)
+    }
+
+    /// [`keep_out`] against the rocks near `p`.
+    #[inline]
+    pub fn keep_out(&self, p: Vec2, v: Vec2) -> (Vec2, Vec2) {
+        keep_out_iter(p, v, self.near(p))
+    }
+}
+
 /// The fish nearest to `at`, by index.
 pub fn nearest(at: Vec2, pos: &[Vec2]) -> Option<usize> {
     pos.iter()
@@ -115,9 +206,22 @@ pub fn nearest(at: Vec2, pos: &[Vec2]) -> Option<usize> {
 /// One step of the sharks: each accelerates towards the nearest fish (of `fish`, the school's
 /// positions), is pushed back into the field like a fish, clamped to `shark_speed`, carried
 /// by the current, and kept out of rocks.
-pub fn step_sharks(sharks: &mut [Shark], fish: &[Vec2], rocks: &[Rock], params: &BoidParams) {
-    for s in sharks {
-        let chase = nearest(s.pos, fish).map_or(Vec2::ZERO, |i| params.shark_accel * normalize(fish[i] - s.pos));
+pub fn step_sharks(sharks: &mut [Shark], fish: impl Iterator<Item = Vec2>, rocks: &[Rock], params: &BoidParams) {
+    if sharks.is_empty() {
+        return;
+    }
+    // Each shark's prey, in one pass over the school (the first of equally near fish).
+    let mut prey: Vec<(f32, Option<Vec2>)> = vec![(f32::INFINITY, None); sharks.len()];
+    for q in fish {
+        for (s, best) in sharks.iter().zip(prey.iter_mut()) {
+            let d2 = (q - s.pos).length_squared();
+            if d2 < best.0 {
+                *best = (d2, Some(q));
+            }
+        }
+    }
+    for (s, (_, target)) in sharks.iter_mut().zip(prey) {
+        let chase = target.map_or(Vec2::ZERO, |q| params.shark_accel * normalize(q - s.pos));
         let mut v = s.vel + chase + super::rules::boundary(s.pos, params) + rock_push(s.pos, rocks, params);
         let speed2 = v.length_squared();
         if speed2 > params.shark_speed * params.shark_speed {

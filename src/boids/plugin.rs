@@ -238,16 +238,18 @@ pub fn steer(
 pub fn boundaries(
     params: Res<BoidParams>,
     control: Res<SchoolControl>,
-    playground: Res<Playground>,
+    ground: Res<Playground>,
     mut fish: Query<(&Position, &mut Acceleration), With<Fish>>,
 ) {
-    let (params, rocks) = (&*params, playground.rocks.as_slice());
+    let params = &*params;
+    let rocks = playground::RockIndex::new(&ground.rocks, params);
+    let rocks = &rocks;
     fish.par_iter_mut()
         .batching_strategy(control.strategy())
         .for_each(|(p, mut a)| {
             a.0 += rules::boundary(p.0, params);
             if !rocks.is_empty() {
-                a.0 += playground::rock_push(p.0, rocks, params);
+                a.0 += rocks.push(p.0, params);
             }
         });
 }
@@ -256,34 +258,29 @@ pub fn boundaries(
 pub fn integrate(
     params: Res<BoidParams>,
     control: Res<SchoolControl>,
-    playground: Res<Playground>,
+    ground: Res<Playground>,
     mut fish: Query<(&mut Position, &mut Velocity, &Acceleration), With<Fish>>,
 ) {
-    let (params, rocks) = (&*params, playground.rocks.as_slice());
+    let params = &*params;
+    let rocks = playground::RockIndex::new(&ground.rocks, params);
+    let rocks = &rocks;
     fish.par_iter_mut()
         .batching_strategy(control.strategy())
         .for_each(|(mut p, mut v, a)| {
             (p.0, v.0) = rules::integrate(p.0, v.0, a.0, params);
             if !rocks.is_empty() {
-                (p.0, v.0) = playground::keep_out(p.0, v.0, rocks);
+                (p.0, v.0) = rocks.keep_out(p.0, v.0);
             }
         });
 }
 
 /// The sharks chase the nearest fish (after the fish moved).
-pub fn move_sharks(
-    params: Res<BoidParams>,
-    mut playground: ResMut<Playground>,
-    fish: Query<&Position, With<Fish>>,
-    mut prey: Local<Vec<Vec2>>,
-) {
+pub fn move_sharks(params: Res<BoidParams>, mut playground: ResMut<Playground>, fish: Query<&Position, With<Fish>>) {
     if playground.sharks.is_empty() {
         return;
     }
-    prey.clear();
-    prey.extend(fish.iter().map(|p| p.0));
     let Playground { sharks, rocks, .. } = &mut *playground;
-    playground::step_sharks(sharks, &prey, rocks, &params);
+    playground::step_sharks(sharks, fish.iter().map(|p| p.0), rocks, &params);
 }
 
 /// Places each fish's `Transform` at its position, facing along its velocity.

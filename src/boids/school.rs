@@ -99,17 +99,17 @@ impl School {
         self.shark_pos.extend(self.sharks.iter().map(|s| s.pos));
         self.shark_pos.extend_from_slice(&self.extra_sharks);
         self.grid.steer_slots(0, &mut self.accel, params, &self.shark_pos);
-        let rocks = &self.rocks;
+        let rocks = playground::RockIndex::new(&self.rocks, params);
         for (i, (p, v)) in self.pos.iter_mut().zip(&mut self.vel).enumerate() {
             let mut a = self.accel[self.grid.slot_of(i) as usize] + rules::boundary(*p, params);
             if !rocks.is_empty() {
-                a += playground::rock_push(*p, rocks, params);
+                a += rocks.push(*p, params);
             }
             (*p, *v) = rules::integrate(*p, *v, a, params);
             if !rocks.is_empty() {
-                (*p, *v) = playground::keep_out(*p, *v, rocks);
+                (*p, *v) = rocks.keep_out(*p, *v);
             }
         }
-        playground::step_sharks(&mut self.sharks, &self.pos, &self.rocks, params);
+        playground::step_sharks(&mut self.sharks, self.pos.iter().copied(), &self.rocks, params);
     }
 }

@@ -154,7 +154,10 @@ fn tank_panel(
                 ui.label("Sharks");
                 ui.add(egui::DragValue::new(&mut sharks.0).range(0..=crate::scene::playground::MAX_SHARKS));
                 ui.label(format!("{} rocks", playground.rocks.len()));
-                if ui.add_enabled(!playground.rocks.is_empty(), egui::Button::new("Clear rocks")).clicked() {
+                if ui
+                    .add_enabled(!playground.rocks.is_empty(), egui::Button::new("Clear rocks"))
+                    .clicked()
+                {
                     playground.rocks.clear();
                 }
             });

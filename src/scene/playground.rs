@@ -83,7 +83,11 @@ fn match_shark_count(
 }
 
 /// The cursor in field coordinates.
-fn cursor(windows: &Query<&Window>, camera: &Query<(&Camera, &GlobalTransform), With<TankCamera>>, params: &BoidParams) -> Option<Vec2> {
+fn cursor(
+    windows: &Query<&Window>,
+    camera: &Query<(&Camera, &GlobalTransform), With<TankCamera>>,
+    params: &BoidParams,
+) -> Option<Vec2> {
     crate::scene::watch::cursor_field_pos(windows, camera, params)
 }
 
@@ -106,7 +110,9 @@ fn pointer_and_rocks(
     if playground.pointer != pointer {
         playground.pointer = pointer;
     }
-    let over_ui = egui.as_ref().is_some_and(|e| e.is_pointer_over_area() || e.wants_pointer_input());
+    let over_ui = egui
+        .as_ref()
+        .is_some_and(|e| e.is_pointer_over_area() || e.wants_pointer_input());
     // R + drag: a rock from the press (centre) to the release (edge).
     if !typing && keys.pressed(KeyCode::KeyR) && buttons.just_pressed(MouseButton::Left) && !over_ui {
         placing.0 = at;
@@ -121,7 +127,11 @@ fn pointer_and_rocks(
         if buttons.just_released(MouseButton::Left) || !buttons.pressed(MouseButton::Left) {
             placing.0 = None;
             if r >= 4.0 {
-                playground.rocks.push(Rock { x: c.x, y: c.y, radius: r });
+                playground.rocks.push(Rock {
+                    x: c.x,
+                    y: c.y,
+                    radius: r,
+                });
             }
         }
     }
@@ -238,13 +248,21 @@ fn rock_image() -> Image {
     let mut data = vec![0u8; n * n * 4];
     for y in 0..n {
         for x in 0..n {
-            let (fx, fy) = ((x as f32 + 0.5) / n as f32 * 2.0 - 1.0, (y as f32 + 0.5) / n as f32 * 2.0 - 1.0);
+            let (fx, fy) = (
+                (x as f32 + 0.5) / n as f32 * 2.0 - 1.0,
+                (y as f32 + 0.5) / n as f32 * 2.0 - 1.0,
+            );
             let r2 = fx * fx + fy * fy;
             if r2 <= 1.0 {
                 let light = (0.75 - 0.35 * fy - 0.25 * r2).clamp(0.3, 1.0);
                 let i = (y * n + x) * 4;
                 let a = if r2 > 0.92 { 200 } else { 255 };
-                data[i..i + 4].copy_from_slice(&[(120.0 * light) as u8, (110.0 * light) as u8, (95.0 * light) as u8, a]);
+                data[i..i + 4].copy_from_slice(&[
+                    (120.0 * light) as u8,
+                    (110.0 * light) as u8,
+                    (95.0 * light) as u8,
+                    a,
+                ]);
             }
         }
     }

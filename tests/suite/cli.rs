@@ -34,13 +34,30 @@ fn bench_boids_prints_one_json_line() {
 #[test]
 fn bench_boids_with_sharks_and_rocks_prints_both_schools() {
     let (code, out, err) = shoal(&[
-        "bench", "boids", "--fish", "300", "--steps", "10", "--threads", "1", "--sharks", "4", "--rocks", "20",
+        "bench",
+        "boids",
+        "--fish",
+        "300",
+        "--steps",
+        "10",
+        "--threads",
+        "1",
+        "--sharks",
+        "4",
+        "--rocks",
+        "20",
     ]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2, "{out}");
-    assert_eq!((lines[0]["sharks"].as_u64(), lines[0]["rocks"].as_u64()), (Some(0), Some(0)));
-    assert_eq!((lines[1]["sharks"].as_u64(), lines[1]["rocks"].as_u64()), (Some(4), Some(20)));
+    assert_eq!(
+        (lines[0]["sharks"].as_u64(), lines[0]["rocks"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        (lines[1]["sharks"].as_u64(), lines[1]["rocks"].as_u64()),
+        (Some(4), Some(20))
+    );
     let ratio = lines[1]["ratio_to_plain"].as_f64().unwrap();
     let want = lines[1]["ms_per_step"].as_f64().unwrap() / lines[0]["ms_per_step"].as_f64().unwrap();
     assert!((ratio - want).abs() < 1e-9 && ratio > 0.0, "{ratio} vs {want}");

@@ -38,7 +38,11 @@ fn a_fleeing_fish_gets_away_from_its_shark() {
     for _ in 0..20 {
         calm.step(&no_flee);
     }
-    assert!(calm.pos[0].distance(shark) < d0 - 5.0, "{}", calm.pos[0].distance(shark));
+    assert!(
+        calm.pos[0].distance(shark) < d0 - 5.0,
+        "{}",
+        calm.pos[0].distance(shark)
+    );
 }
 
 #[test]
@@ -52,7 +56,12 @@ fn sharks_chase_the_nearest_fish() {
         pos: Vec2::new(50.0, 50.0),
         vel: Vec2::ZERO,
     });
-    let nearest = |s: &School| s.pos.iter().map(|p| p.distance(s.sharks[0].pos)).fold(f32::MAX, f32::min);
+    let nearest = |s: &School| {
+        s.pos
+            .iter()
+            .map(|p| p.distance(s.sharks[0].pos))
+            .fold(f32::MAX, f32::min)
+    };
     let before = nearest(&school);
     for _ in 0..100 {
         school.step(&params);
@@ -90,7 +99,10 @@ fn after_ten_thousand_steps_with_fifty_rocks_no_fish_is_inside_one() {
             assert!(p.is_finite() && school.vel[i].is_finite());
         }
         for s in &school.sharks {
-            assert!(school.rocks.iter().all(|r| !r.contains(s.pos)), "step {step}: a shark inside a rock");
+            assert!(
+                school.rocks.iter().all(|r| !r.contains(s.pos)),
+                "step {step}: a shark inside a rock"
+            );
         }
     }
     assert!(near > 0, "the fish met the rocks");
@@ -98,7 +110,11 @@ fn after_ten_thousand_steps_with_fifty_rocks_no_fish_is_inside_one() {
 
 #[test]
 fn keep_out_puts_a_point_on_the_edge_and_removes_the_inward_motion() {
-    let rock = Rock { x: 0.0, y: 0.0, radius: 10.0 };
+    let rock = Rock {
+        x: 0.0,
+        y: 0.0,
+        radius: 10.0,
+    };
     let (p, v) = playground::keep_out(Vec2::new(3.0, 4.0), Vec2::new(-1.0, 0.5), &[rock]);
     assert!(!rock.contains(p) && (p.length() - 10.0).abs() < 0.01, "{p}");
     assert!(v.dot(p.normalize()) >= -1e-6, "{v}");
@@ -166,10 +182,51 @@ fn the_field_of_view_excludes_exactly_the_neighbours_behind() {
                 continue;
             }
             assert_eq!(grid.sums(i, &params).count, want, "fov {fov}, fish {i}");
-            assert_eq!(grid.sums_portable(i, &params).count, want, "fov {fov}, fish {i} (portable)");
+            assert_eq!(
+                grid.sums_portable(i, &params).count,
+                want,
+                "fov {fov}, fish {i} (portable)"
+            );
             let brute = shoal::boids::rules::brute_force_sums(i, &school.pos, &school.vel, &params);
             assert_eq!(brute.count, want, "fov {fov}, fish {i} (brute force)");
         }
         assert!(seen > 1000 && behind > 1000, "fov {fov}: {seen} seen, {behind} behind");
     }
+}
+
+#[test]
+fn presets_keep_the_rocks_and_refuse_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    let params = BoidParams {
+        fov: 270.0,
+        flee: 6.0,
+        current_x: 0.5,
+        ..BoidParams::default()
+    };
+    let rocks = vec![
+        Rock {
+            x: 100.0,
+            y: 50.5,
+            radius: 12.25,
+        },
+        Rock {
+            x: 700.0,
+            y: 300.0,
+            radius: 40.0,
+        },
+    ];
+    params.save_with_rocks(&rocks, &path).unwrap();
+    let (p, r) = BoidParams::load_with_rocks(&path).unwrap();
+    assert_eq!((p, r), (params, rocks));
+    // A preset without rocks loads with none; old presets (no playground keys) take defaults.
+    std::fs::write(&path, "vision = 80.0\n").unwrap();
+    let (p, r) = BoidParams::load_with_rocks(&path).unwrap();
+    assert_eq!((p.vision, p.fov, r.len()), (80.0, 360.0, 0));
+    std::fs::write(&path, "vision = 80.0\n[[rocks]]\nx = 1.0\ny = 2.0\nradius = -3.0\n").unwrap();
+    let e = BoidParams::load_with_rocks(&path).unwrap_err().to_string();
+    assert!(e.contains("rocks") && e.contains("radius"), "{e}");
+    std::fs::write(&path, "fov = 400.0\n").unwrap();
+    let e = BoidParams::load_with_rocks(&path).unwrap_err().to_string();
+    assert!(e.contains("fov"), "{e}");
 }
