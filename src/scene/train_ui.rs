@@ -263,6 +263,8 @@ pub fn minutes_seconds(d: std::time::Duration) -> String {
 fn quality_panel(ui: &mut egui::Ui, job: &crate::scene::training::JobState, replay: bool) {
     use crate::learn::live::{FIRST_DIGITS_SCORE, SCORE_SAMPLES};
     let line = match (job.quality.last(), job.first_digits) {
+        // The browser's .wasm carries no classifier weights.
+        (None, _) if cfg!(target_arch = "wasm32") => "classifier score: not in the browser build".to_string(),
         (None, _) => "classifier score: after the first step".to_string(),
         (Some(q), None) => format!(
             "classifier score {:.2} of {SCORE_SAMPLES} samples (Fréchet {:.0}); digits from {FIRST_DIGITS_SCORE:.0}",
