@@ -194,15 +194,6 @@ impl RockIndex {
     }
 }
 
-/// The fish nearest to `at`, by index.
-pub fn nearest(at: Vec2, pos: &[Vec2]) -> Option<usize> {
-    pos.iter()
-        .enumerate()
-        .map(|(i, &q)| (i, (q - at).length_squared()))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(i, _)| i)
-}
-
 /// One step of the sharks: each accelerates towards the nearest fish (of `fish`, the school's
 /// positions), is pushed back into the field like a fish, clamped to `shark_speed`, carried
 /// by the current, and kept out of rocks.

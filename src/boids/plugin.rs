@@ -97,6 +97,10 @@ impl Playground {
     }
 }
 
+/// This step's rock index, built once by the boundary system and read by the integration.
+#[derive(Resource, Default)]
+pub struct RockCache(pub playground::RockIndex);
+
 /// The random source for new fish (reset with a seed).
 #[derive(Resource)]
 pub struct SchoolRng(pub StdRng);
@@ -151,6 +155,7 @@ impl Plugin for BoidsPlugin {
             .init_resource::<FishGrid>()
             .init_resource::<SchoolControl>()
             .init_resource::<Playground>()
+            .init_resource::<RockCache>()
             .insert_resource(SchoolRng::seeded(self.seed))
             .configure_sets(
                 FixedUpdate,
@@ -239,11 +244,12 @@ pub fn boundaries(
     params: Res<BoidParams>,
     control: Res<SchoolControl>,
     ground: Res<Playground>,
+    mut cache: ResMut<RockCache>,
     mut fish: Query<(&Position, &mut Acceleration), With<Fish>>,
 ) {
     let params = &*params;
-    let rocks = playground::RockIndex::new(&ground.rocks, params);
-    let rocks = &rocks;
+    cache.0 = playground::RockIndex::new(&ground.rocks, params);
+    let rocks = &cache.0;
     fish.par_iter_mut()
         .batching_strategy(control.strategy())
         .for_each(|(p, mut a)| {
@@ -258,12 +264,10 @@ pub fn boundaries(
 pub fn integrate(
     params: Res<BoidParams>,
     control: Res<SchoolControl>,
-    ground: Res<Playground>,
+    rocks: Res<RockCache>,
     mut fish: Query<(&mut Position, &mut Velocity, &Acceleration), With<Fish>>,
 ) {
-    let params = &*params;
-    let rocks = playground::RockIndex::new(&ground.rocks, params);
-    let rocks = &rocks;
+    let (params, rocks) = (&*params, &rocks.0);
     fish.par_iter_mut()
         .batching_strategy(control.strategy())
         .for_each(|(mut p, mut v, a)| {

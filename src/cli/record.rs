@@ -91,8 +91,8 @@ fn options(args: &RecordArgs) -> Result<RecordOptions> {
 }
 
 pub(super) fn record(args: &RecordArgs) -> Result<()> {
+    // `record` validates the options (ffmpeg included) before any work.
     let opts = options(args)?;
-    opts.validate()?;
     quiet_no_adapter_panics();
     let bar = progress_bar(opts.frames as u64, "record");
     let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -5,10 +5,8 @@
 use crate::boids::plugin::{Playground, field_to_world};
 use crate::boids::{BoidParams, Rock, Shark};
 use crate::scene::tank::TankCamera;
-use bevy::asset::RenderAssetUsages;
-use bevy::image::ImageSampler;
+use crate::scene::tank::rgba_image;
 use bevy::prelude::*;
-use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
 
 /// How many autonomous sharks the user asked for (`--sharks`, the panel).
 #[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
@@ -82,15 +80,6 @@ fn match_shark_count(
     }
 }
 
-/// The cursor in field coordinates.
-fn cursor(
-    windows: &Query<&Window>,
-    camera: &Query<(&Camera, &GlobalTransform), With<TankCamera>>,
-    params: &BoidParams,
-) -> Option<Vec2> {
-    crate::scene::watch::cursor_field_pos(windows, camera, params)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn pointer_and_rocks(
     keys: Res<ButtonInput<KeyCode>>,
@@ -104,7 +93,7 @@ fn pointer_and_rocks(
     mut gizmos: Gizmos,
 ) {
     let typing = egui.as_ref().is_some_and(|e| e.wants_keyboard_input());
-    let at = cursor(&windows, &camera, &params);
+    let at = crate::scene::watch::cursor_field_pos(&windows, &camera, &params);
     // Space: the pointer is a shark.
     let pointer = at.filter(|_| !typing && keys.pressed(KeyCode::Space));
     if playground.pointer != pointer {
@@ -239,7 +228,7 @@ fn shark_image() -> Image {
             }
         }
     }
-    rgba(w as u32, h as u32, data)
+    rgba_image(w as u32, h as u32, data)
 }
 
 /// A round grey-brown rock with a lighter top.
@@ -266,21 +255,5 @@ fn rock_image() -> Image {
             }
         }
     }
-    rgba(n as u32, n as u32, data)
-}
-
-fn rgba(w: u32, h: u32, data: Vec<u8>) -> Image {
-    let mut image = Image::new(
-        Extent3d {
-            width: w,
-            height: h,
-            depth_or_array_layers: 1,
-        },
-        TextureDimension::D2,
-        data,
-        TextureFormat::Rgba8UnormSrgb,
-        RenderAssetUsages::RENDER_WORLD,
-    );
-    image.sampler = ImageSampler::linear();
-    image
+    rgba_image(n as u32, n as u32, data)
 }

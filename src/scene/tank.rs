@@ -213,7 +213,7 @@ pub fn fish_image() -> Image {
 }
 
 /// A linear-filtered sRGB RGBA image living on the GPU only.
-fn rgba_image(w: u32, h: u32, data: Vec<u8>) -> Image {
+pub(crate) fn rgba_image(w: u32, h: u32, data: Vec<u8>) -> Image {
     let mut image = Image::new(
         Extent3d {
             width: w,

@@ -22,17 +22,26 @@ fn listing(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Two recordings with the same flags, as PNG frames in `dir/a/` and `dir/b/`.
+fn record_twice(dir: &Path, args: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    for d in [&a, &b] {
+        let out = format!("{}/", d.display());
+        let mut all = args.to_vec();
+        all.extend(["--out", &out]);
+        let (code, err) = record(&all);
+        assert_eq!(code, 0, "{err}");
+    }
+    (a, b)
+}
+
 #[test]
 fn record_renders_headless_deterministic_moving_frames() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    for d in [&a, &b] {
-        let out = format!("{}/", d.display());
-        let (code, err) = record(&[
-            "--frames", "10", "--size", "160x96", "--fish", "200", "--seed", "4", "--out", &out,
-        ]);
-        assert_eq!(code, 0, "{err}");
-    }
+    let (a, b) = record_twice(
+        dir.path(),
+        &["--frames", "10", "--size", "160x96", "--fish", "200", "--seed", "4"],
+    );
     let names: Vec<_> = (0..10).map(|k| format!("frame_{k:04}.png")).collect();
     assert_eq!(listing(&a), names, "only the frames, no partial files");
     for n in &names {
@@ -81,14 +90,12 @@ fn record_renders_headless_deterministic_moving_frames() {
 #[test]
 fn training_frames_with_panels_repeat_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    for d in [&a, &b] {
-        let out = format!("{}/", d.display());
-        let (code, err) = record(&[
-            "--scene", "training", "--frames", "6", "--warmup", "4", "--size", "320x180", "--fish", "60", "--out", &out,
-        ]);
-        assert_eq!(code, 0, "{err}");
-    }
+    let (a, b) = record_twice(
+        dir.path(),
+        &[
+            "--scene", "training", "--frames", "6", "--warmup", "4", "--size", "320x180", "--fish", "60",
+        ],
+    );
     for k in 0..6 {
         let n = format!("frame_{k:04}.png");
         assert!(
