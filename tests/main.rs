@@ -19,6 +19,9 @@ mod dcgan;
 #[cfg(feature = "gpu")]
 #[path = "suite/gpu.rs"]
 mod gpu;
+#[cfg(feature = "gpu")]
+#[path = "suite/gpu_school.rs"]
+mod gpu_school;
 #[path = "suite/path_sgd.rs"]
 mod path_sgd;
 #[path = "suite/playground.rs"]

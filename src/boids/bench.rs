@@ -133,26 +133,9 @@ pub fn run(b: &BoidBench) -> anyhow::Result<BoidBenchResult> {
     })
 }
 
-/// `b.sharks` sharks and `b.rocks` rocks (radius 2 % of the field's smaller side) at places
-/// drawn from `b.seed`.
+/// `b.sharks` sharks and `b.rocks` rocks placed from `b.seed` ([`super::playground::scatter`]).
 pub fn playground(b: &BoidBench) -> super::plugin::Playground {
-    use rand::{RngExt, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(b.seed ^ 0x5eed_0f_5ea);
-    let (w, h) = (b.params.width, b.params.height);
-    let radius = 0.02 * w.min(h);
-    let rocks = (0..b.rocks)
-        .map(|_| super::Rock {
-            x: w * rng.random::<f32>(),
-            y: h * rng.random::<f32>(),
-            radius,
-        })
-        .collect();
-    let sharks = (0..b.sharks)
-        .map(|_| super::Shark {
-            pos: bevy::math::Vec2::new(w * rng.random::<f32>(), h * rng.random::<f32>()),
-            vel: bevy::math::Vec2::ZERO,
-        })
-        .collect();
+    let (sharks, rocks) = super::playground::scatter(b.sharks, b.rocks, b.seed, &b.params);
     super::plugin::Playground {
         sharks,
         pointer: None,

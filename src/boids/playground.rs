@@ -125,6 +125,17 @@ pub struct RockIndex {
     cells: Vec<Vec<u32>>,
 }
 
+/// A [`RockIndex`]'s fields: cell `(x, y)` (of side `cell`, from `origin`) lists the rocks
+/// `cells[y * nx + x]`.
+pub struct RockIndexParts<'a> {
+    pub rocks: &'a [Rock],
+    pub cell: f32,
+    pub origin: Vec2,
+    pub nx: usize,
+    pub ny: usize,
+    pub cells: &'a [Vec<u32>],
+}
+
 impl RockIndex {
     pub fn new(rocks: &[Rock], params: &BoidParams) -> Self {
         if rocks.is_empty() {
@@ -165,6 +176,18 @@ impl RockIndex {
 
     pub fn is_empty(&self) -> bool {
         self.rocks.is_empty()
+    }
+
+    /// The index as it is stored (the GPU school copies it).
+    pub fn parts(&self) -> RockIndexParts<'_> {
+        RockIndexParts {
+            rocks: &self.rocks,
+            cell: self.cell,
+            origin: self.origin,
+            nx: self.nx,
+            ny: self.ny,
+            cells: &self.cells,
+        }
     }
 
     /// The rocks whose reach may cover `p`, in the rocks' own order.
@@ -221,4 +244,27 @@ pub fn step_sharks(sharks: &mut [Shark], fish: impl Iterator<Item = Vec2>, rocks
         let p = s.pos + v + params.current();
         (s.pos, s.vel) = keep_out(p, v, rocks);
     }
+}
+
+/// `sharks` sharks (at rest) and `rocks` rocks (radius 2 % of the field's smaller side) at
+/// places drawn from `seed`: the benchmarks' playground.
+pub fn scatter(sharks: usize, rocks: usize, seed: u64, params: &BoidParams) -> (Vec<Shark>, Vec<Rock>) {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x0005_eed0_f5ea);
+    let (w, h) = (params.width, params.height);
+    let radius = 0.02 * w.min(h);
+    let rocks = (0..rocks)
+        .map(|_| Rock {
+            x: w * rng.random::<f32>(),
+            y: h * rng.random::<f32>(),
+            radius,
+        })
+        .collect();
+    let sharks = (0..sharks)
+        .map(|_| Shark {
+            pos: Vec2::new(w * rng.random::<f32>(), h * rng.random::<f32>()),
+            vel: Vec2::ZERO,
+        })
+        .collect();
+    (sharks, rocks)
 }

@@ -58,6 +58,8 @@ pub struct FishGrid {
 #[derive(Resource, Clone, Debug)]
 pub struct SchoolControl {
     pub running: bool,
+    /// The GPU school steps the fish (`--school gpu`): these systems stand aside.
+    pub gpu: bool,
     /// Fish per parallel batch; `None` lets Bevy choose, `Some(usize::MAX)` runs on one thread.
     pub batch_size: Option<usize>,
 }
@@ -66,6 +68,7 @@ impl Default for SchoolControl {
     fn default() -> Self {
         Self {
             running: true,
+            gpu: false,
             batch_size: None,
         }
     }
@@ -167,7 +170,7 @@ impl Plugin for BoidsPlugin {
                     SchoolSystems::SyncTransform,
                 )
                     .chain()
-                    .run_if(|c: Res<SchoolControl>| c.running),
+                    .run_if(|c: Res<SchoolControl>| c.running && !c.gpu),
             )
             .add_systems(
                 FixedUpdate,

@@ -113,3 +113,46 @@ impl School {
         playground::step_sharks(&mut self.sharks, self.pos.iter().copied(), &self.rocks, params);
     }
 }
+
+/// What a school looks like as a whole (to compare two runs of it).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct SchoolStats {
+    /// Mean of the fish's speeds.
+    pub mean_speed: f64,
+    /// Length of the mean heading over the whole tank (1: all swim the same way, 0: no common
+    /// direction). With many separate groups it is small and noisy.
+    pub polarization: f64,
+    /// Mean cosine between a fish's heading and its neighbours' mean velocity (fish with
+    /// neighbours only): how well each group is aligned, whatever the groups' directions.
+    pub alignment: f64,
+    /// Mean number of neighbours (other fish within `vision`, in the field of view).
+    pub mean_neighbours: f64,
+}
+
+impl SchoolStats {
+    pub fn of(pos: &[Vec2], vel: &[Vec2], params: &BoidParams) -> Self {
+        let n = pos.len().max(1) as f64;
+        let mean_speed = vel.iter().map(|v| v.length() as f64).sum::<f64>() / n;
+        let (hx, hy) = vel
+            .iter()
+            .map(|v| rules::normalize(*v))
+            .fold((0.0, 0.0), |(x, y), h| (x + h.x as f64, y + h.y as f64));
+        let mut grid = Grid::new();
+        grid.rebuild(pos, vel, params);
+        let (mut neighbours, mut cos, mut with) = (0u64, 0.0f64, 0u64);
+        for (i, v) in vel.iter().enumerate() {
+            let sums = grid.sums(i, params);
+            neighbours += sums.count as u64;
+            if sums.count > 0 {
+                cos += rules::normalize(*v).dot(rules::normalize(sums.velocity)) as f64;
+                with += 1;
+            }
+        }
+        Self {
+            mean_speed,
+            polarization: (hx * hx + hy * hy).sqrt() / n,
+            alignment: cos / with.max(1) as f64,
+            mean_neighbours: neighbours as f64 / n,
+        }
+    }
+}

@@ -63,6 +63,10 @@ pub(super) struct RunArgs {
     /// Autonomous sharks that chase the fish (0 to 64).
     #[arg(long, default_value_t = 0)]
     pub(super) sharks: usize,
+    /// Which school steps the fish: cpu (the default, the reference) or gpu (compute shaders
+    /// on the renderer's device, drawn straight from the GPU's buffer).
+    #[arg(long, default_value_t = shoal::boids::SchoolKind::Cpu)]
+    pub(super) school: shoal::boids::SchoolKind,
 }
 
 /// The checkpoint a `--dcgan-from`/`--from` argument names: `DIR/checkpoint.bin` for a
@@ -154,6 +158,7 @@ pub(super) fn app_options(args: &RunArgs) -> Result<AppOptions> {
         dcgan_from: args.dcgan_from.as_deref().map(read_dcgan_checkpoint).transpose()?,
         sharks: args.sharks,
         rocks,
+        school: args.school,
     })
 }
 

@@ -3,8 +3,8 @@
 use super::{TrainBackend, train_backend};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use shoal::boids::BoidParams;
 use shoal::boids::bench::{BoidBench, run as run_boid_bench};
+use shoal::boids::{BoidParams, SchoolKind};
 use shoal::scene::backend::BackendChoice;
 
 #[derive(Subcommand, Debug)]
@@ -51,6 +51,13 @@ pub(super) struct BoidBenchArgs {
     /// Rocks in the tank (radius 2 % of the field's smaller side).
     #[arg(long, default_value_t = 0)]
     pub(super) rocks: usize,
+    /// cpu (the ECS systems, the default) or gpu (compute shaders; timed by GPU timestamps).
+    #[arg(long, default_value_t = SchoolKind::Cpu)]
+    pub(super) school: SchoolKind,
+    /// With --school gpu: also step the CPU school once from the same state and print
+    /// `max_deviation`, the largest per-fish relative deviation.
+    #[arg(long)]
+    pub(super) check: bool,
 }
 
 #[derive(Args, Debug)]
@@ -114,6 +121,13 @@ pub(super) fn bench_boids(args: &BoidBenchArgs) -> Result<()> {
         args.sharks <= 10_000 && args.rocks <= 10_000,
         "--sharks and --rocks must be at most 10000"
     );
+    anyhow::ensure!(
+        !args.check || args.school == SchoolKind::Gpu,
+        "--check compares the GPU school with the CPU school: add --school gpu"
+    );
+    if args.school == SchoolKind::Gpu {
+        return bench_gpu_school(&bench, args.check);
+    }
     if args.sharks > 0 || args.rocks > 0 {
         let (plain, with) = shoal::boids::bench::run_with_plain(&bench)?;
         println!("{}", serde_json::to_string(&plain)?);
@@ -123,6 +137,32 @@ pub(super) fn bench_boids(args: &BoidBenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&result)?);
     }
     Ok(())
+}
+
+#[cfg(feature = "gpu")]
+fn bench_gpu_school(b: &BoidBench, check: bool) -> Result<()> {
+    use shoal::boids::gpu::{GpuContext, bench};
+    let ctx = GpuContext::standalone()?;
+    let result = bench::run(
+        &ctx,
+        &bench::GpuBench {
+            fish: b.fish,
+            steps: b.steps,
+            warmup: b.warmup,
+            seed: b.seed,
+            params: b.params,
+            sharks: b.sharks,
+            rocks: b.rocks,
+            check,
+        },
+    )?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+#[cfg(not(feature = "gpu"))]
+fn bench_gpu_school(_: &BoidBench, _: bool) -> Result<()> {
+    anyhow::bail!("--school gpu needs shoal built with the `gpu` feature (a default one)")
 }
 
 pub(super) fn bench_path_sgd(args: &PathSgdBenchArgs) -> Result<()> {

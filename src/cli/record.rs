@@ -47,6 +47,9 @@ pub(super) struct RecordArgs {
     /// fish, the camera, panels and captions at given seconds.
     #[arg(long)]
     pub(super) script: Option<std::path::PathBuf>,
+    /// Which school steps the fish: cpu (the default) or gpu (compute shaders).
+    #[arg(long, default_value_t = shoal::boids::SchoolKind::Cpu)]
+    pub(super) school: shoal::boids::SchoolKind,
 }
 
 fn options(args: &RecordArgs) -> Result<RecordOptions> {
@@ -87,6 +90,7 @@ fn options(args: &RecordArgs) -> Result<RecordOptions> {
         dcgan_per_frame: header.dcgan_per_frame.unwrap_or(defaults.dcgan_per_frame),
         dcgan_batch: header.dcgan_batch.unwrap_or(defaults.dcgan_batch),
         script,
+        school: args.school,
     })
 }
 

@@ -74,6 +74,7 @@ fn tank_panel(
         ResMut<crate::boids::plugin::Playground>,
         ResMut<crate::scene::playground::SharkCount>,
     ),
+    mode: Option<Res<crate::scene::SchoolMode>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     if !docking.show {
@@ -99,11 +100,16 @@ fn tank_panel(
                 .filter(|_| replay.is_none())
                 .and_then(|d| d.get(&FrameTimeDiagnosticsPlugin::FPS))
                 .and_then(|d| d.smoothed());
-            ui.label(format!("{} fish", fish.iter().len()));
+            // The GPU school's fish are not entities: its count is the one asked for.
+            let count = if control.gpu { settings.fish } else { fish.iter().len() };
+            ui.label(format!("{count} fish"));
             if let Some(fps) = fps {
                 ui.label(format!("{fps:.0} fps"));
             }
         });
+        if let Some(mode) = &mode {
+            ui.label(egui::RichText::new(&mode.note).small());
+        }
         ui.horizontal(|ui| {
             ui.label("Fish");
             ui.add(egui::DragValue::new(&mut settings.fish).range(0..=MAX_FISH).speed(10));

@@ -5,6 +5,8 @@ pub mod capture;
 pub mod controls;
 pub mod diagnostics;
 pub mod fonts;
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+pub mod gpu_school;
 pub mod layout;
 pub mod pacing;
 pub mod playground;
@@ -179,6 +181,8 @@ pub struct AppOptions {
     pub sharks: usize,
     /// Rocks (from a preset).
     pub rocks: Vec<crate::boids::Rock>,
+    /// `--school`: the CPU school (the default) or the GPU's compute shaders.
+    pub school: crate::boids::SchoolKind,
 }
 
 impl Default for AppOptions {
@@ -200,6 +204,7 @@ impl Default for AppOptions {
             dcgan_from: None,
             sharks: 0,
             rocks: Vec::new(),
+            school: crate::boids::SchoolKind::Cpu,
         }
     }
 }
@@ -311,6 +316,38 @@ pub fn add_tank(app: &mut App, opts: &AppOptions) {
             watch::WatchPlugin,
             playground::PlaygroundPlugin,
         ));
+    match opts.school {
+        crate::boids::SchoolKind::Cpu => {
+            app.init_resource::<SchoolMode>();
+        }
+        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+        crate::boids::SchoolKind::Gpu => {
+            app.add_plugins(gpu_school::GpuSchoolPlugin);
+        }
+        #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+        crate::boids::SchoolKind::Gpu => {
+            app.insert_resource(SchoolMode {
+                kind: crate::boids::SchoolKind::Cpu,
+                note: "CPU school (this build has no GPU school)".into(),
+            });
+        }
+    }
+}
+
+/// Which school runs, and a line about it for the panel.
+#[derive(Resource, Clone, Debug)]
+pub struct SchoolMode {
+    pub kind: crate::boids::SchoolKind,
+    pub note: String,
+}
+
+impl Default for SchoolMode {
+    fn default() -> Self {
+        Self {
+            kind: crate::boids::SchoolKind::Cpu,
+            note: "CPU school".into(),
+        }
+    }
 }
 
 /// The training jobs (each on its own worker thread) and the system that drains them.

@@ -60,9 +60,19 @@ impl Plugin for TankPlugin {
             .add_systems(Startup, setup)
             .add_systems(
                 Update,
-                (reset_school, match_fish_count, dress_new_fish, fit_tank, draw_walls).chain(),
+                (
+                    (reset_school, match_fish_count, dress_new_fish).run_if(cpu_school),
+                    fit_tank,
+                    draw_walls,
+                )
+                    .chain(),
             );
     }
+}
+
+/// Whether the CPU school runs (the GPU school keeps its fish off the ECS).
+pub fn cpu_school(control: Res<crate::boids::plugin::SchoolControl>) -> bool {
+    !control.gpu
 }
 
 /// Render the tank into this image instead of a window (the headless recorder).

@@ -54,6 +54,7 @@ fn click(
     watched: Query<Entity, With<Watched>>,
     docking: Option<Res<crate::scene::layout::Docking>>,
     keys: Res<ButtonInput<KeyCode>>,
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))] gpu: Option<Res<crate::scene::gpu_school::GpuLink>>,
 ) {
     // R + drag places a rock instead (scene::playground).
     if !buttons.just_pressed(MouseButton::Left) || keys.pressed(KeyCode::KeyR) {
@@ -78,6 +79,14 @@ fn click(
         return;
     };
     let pick = settings.fish_size * 1.2;
+    // The GPU school answers with the fish under the pointer (scene::gpu_school::picked).
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    if let Some(link) = gpu {
+        link.lock()
+            .commands
+            .push(crate::scene::gpu_school::Command::Pick(at, pick));
+        return;
+    }
     let nearest = fish
         .iter()
         .map(|(e, p)| (e, p.0.distance_squared(at)))

@@ -97,6 +97,8 @@ pub struct RecordOptions {
     /// DCGAN steps per frame (and its batch) in a training scene.
     pub dcgan_per_frame: f64,
     pub dcgan_batch: usize,
+    /// The CPU school (the default) or the GPU's (`--school gpu`).
+    pub school: crate::boids::SchoolKind,
 }
 
 impl Default for RecordOptions {
@@ -116,6 +118,7 @@ impl Default for RecordOptions {
             script: None,
             dcgan_per_frame: 0.25,
             dcgan_batch: 32,
+            school: crate::boids::SchoolKind::Cpu,
         }
     }
 }
@@ -256,6 +259,7 @@ pub fn record(opts: &RecordOptions, mut progress: impl FnMut(usize)) -> anyhow::
     let app_opts = AppOptions {
         fish: opts.fish,
         seed: opts.seed,
+        school: opts.school,
         ..AppOptions::default()
     };
     add_tank(&mut app, &app_opts);
