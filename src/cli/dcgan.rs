@@ -27,6 +27,9 @@ pub(super) struct DcganArgs {
     /// per iteration, e.g. 0.999; the CSV then also scores G's current weights.
     #[arg(long, value_parser = parse_decay)]
     pub(super) ema: Option<f64>,
+    /// Learning rate instead of the recipe's (SGD 1e-3 with its decay, Adam 2e-4); 1e-6 to 0.1.
+    #[arg(long, value_parser = parse_lr)]
+    pub(super) lr: Option<f64>,
     #[arg(long, default_value_t = 128)]
     pub(super) batch: usize,
     #[arg(long, default_value_t = 1)]
@@ -92,6 +95,7 @@ pub(super) fn dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganAr
             optimizer: args.optimizer,
             seed: args.seed,
             ema: args.ema,
+            base_lr: args.lr,
         },
         epochs: args.epochs,
         data: args.data.clone(),
@@ -188,4 +192,13 @@ fn sample(args: &SampleArgs) -> Result<()> {
 
 fn has_gz_extension(p: &Path) -> bool {
     p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+}
+
+fn parse_lr(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if (1e-6..=0.1).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("the learning rate must be between 1e-6 and 0.1, got {s}"))
+    }
 }

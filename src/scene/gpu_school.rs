@@ -66,6 +66,8 @@ pub struct Link {
     pub error: Option<String>,
     /// The adapter it runs on.
     pub adapter: Option<String>,
+    /// Whether that is a software adapter (the CPU school is faster there).
+    pub software: bool,
 }
 
 /// A fish on the GPU: (index, position, velocity).
@@ -196,6 +198,10 @@ fn sync_link(
     }
     let note = match (&l.error, &l.adapter) {
         (Some(e), _) => format!("GPU school failed: {e}"),
+        (None, Some(a)) if l.software => format!(
+            "GPU school: {} fish on {a}, a software renderer (the CPU school is faster here)",
+            l.fish
+        ),
         (None, Some(a)) => format!("GPU school: {} fish on {a}", l.fish),
         (None, None) => "GPU school: starting".into(),
     };
@@ -283,7 +289,8 @@ fn step_school(
         };
         match GpuSchool::new(&ctx, &[], &[], &[], &l.rocks, &l.params) {
             Ok(s) => {
-                l.adapter = Some(format!("{} ({:?})", ctx.info.name, ctx.info.device_type));
+                l.adapter = Some(ctx.info.name.clone());
+                l.software = ctx.info.device_type == wgpu::DeviceType::Cpu;
                 rs.school = Some(s);
             }
             Err(e) => {

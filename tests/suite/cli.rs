@@ -286,6 +286,15 @@ fn dcgan_runs_with_a_generator_average_and_resumes() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not a decay in [0, 1)"), "{err}");
     assert!(!out.exists(), "nothing written for a bad decay");
+    for lr in ["0", "2", "nan", "fast"] {
+        let (code, _, err) = shoal(&["dcgan", "--lr", lr, "--out", out_s]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("between 1e-6 and 0.1") || err.contains("not a number"),
+            "{err}"
+        );
+        assert!(!out.exists(), "nothing written for a bad learning rate");
+    }
     let base = ["dcgan", "--train-limit", "128", "--batch", "64", "--out", out_s];
     let with = |extra: &[&'static str]| -> Vec<&str> { base.iter().copied().chain(extra.iter().copied()).collect() };
     let (code, _, err) = shoal(&with(&["--epochs", "1", "--ema", "0.9"]));

@@ -55,6 +55,10 @@ pub struct DcganConfig {
     /// `None`: samples come from G's current weights.
     #[serde(default)]
     pub ema: Option<f64>,
+    /// The learning rate instead of the recipe's (SGD: the base of its decay); `None`: the
+    /// recipe's.
+    #[serde(default)]
+    pub base_lr: Option<f64>,
 }
 
 impl Default for DcganConfig {
@@ -65,16 +69,18 @@ impl Default for DcganConfig {
             optimizer: OptimizerKind::Sgd,
             seed: 1,
             ema: None,
+            base_lr: None,
         }
     }
 }
 
 impl DcganConfig {
-    /// Learning rate at `epoch` (0-based): SGD 1e-3 x 0.95^(epoch div 2), Adam 2e-4.
+    /// Learning rate at `epoch` (0-based): SGD 1e-3 x 0.95^(epoch div 2), Adam 2e-4 (or
+    /// `base_lr` in their place).
     pub fn lr(&self, epoch: usize) -> f64 {
         match self.optimizer {
-            OptimizerKind::Sgd => 1e-3 * 0.95f64.powi((epoch / 2) as i32),
-            OptimizerKind::Adam => 2e-4,
+            OptimizerKind::Sgd => self.base_lr.unwrap_or(1e-3) * 0.95f64.powi((epoch / 2) as i32),
+            OptimizerKind::Adam => self.base_lr.unwrap_or(2e-4),
         }
     }
 }
