@@ -43,7 +43,21 @@ impl Plugin for DiagnosticsPlugin {
             started: Instant::now(),
         })
         .add_systems(Last, (record, report).chain());
+        // SHOAL_RENDER_PASSES=1: the render passes' GPU times (timestamp queries) join the
+        // final line as "passes" (mean ms per frame), to see where a frame's drawing goes.
+        if std::env::var_os("SHOAL_RENDER_PASSES").is_some_and(|v| v == "1") {
+            app.add_plugins(bevy::render::diagnostic::RenderDiagnosticsPlugin);
+        }
     }
+}
+
+/// Mean GPU and CPU milliseconds per render pass (`RenderDiagnosticsPlugin`'s), when it runs.
+fn pass_times(store: &bevy::diagnostic::DiagnosticsStore) -> serde_json::Map<String, serde_json::Value> {
+    store
+        .iter()
+        .filter(|d| d.path().as_str().starts_with("render/"))
+        .filter_map(|d| Some((d.path().as_str().to_string(), serde_json::json!(d.average()?))))
+        .collect()
 }
 
 fn summary(times: &[f64]) -> serde_json::Value {
@@ -89,6 +103,7 @@ fn report(
     backend: Option<Res<crate::scene::backend::SharedBackend>>,
     run_for: Option<Res<RunFor>>,
     settings: Option<Res<crate::scene::SharedSettings>>,
+    store: Option<Res<bevy::diagnostic::DiagnosticsStore>>,
     mut exit: MessageWriter<AppExit>,
 ) {
     let ending = run_for.as_ref().is_some_and(|r| r.1.elapsed() >= r.0);
@@ -130,6 +145,10 @@ fn report(
     if ending {
         let all = summary(&log.all);
         line["run"] = all;
+        let passes = store.map(|s| pass_times(&s)).unwrap_or_default();
+        if !passes.is_empty() {
+            line["passes"] = serde_json::Value::Object(passes);
+        }
     }
     emit(&log, &line);
     log.window.clear();
