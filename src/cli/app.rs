@@ -168,7 +168,18 @@ pub(super) fn run_app(args: &RunArgs) -> Result<()> {
         !args.headless || args.seconds.is_some(),
         "--headless needs --seconds (there is no window to close)"
     );
+    split_rasterizer(&opts);
     exit_result(build_app(&opts).run())
+}
+
+/// One rasterizer thread for Mesa's lavapipe when the app splits a two-core machine between
+/// drawing and training (`AppOptions::split_two_cores`), unless `LP_NUM_THREADS` is set.
+/// Runs before the app (and any of its threads) starts.
+fn split_rasterizer(opts: &shoal::scene::AppOptions) {
+    if opts.split_two_cores() && std::env::var_os("LP_NUM_THREADS").is_none() {
+        // SAFETY: called from `main`'s thread before the app spawns any thread.
+        unsafe { std::env::set_var("LP_NUM_THREADS", "1") };
+    }
 }
 
 pub(super) fn screenshot(args: &ScreenshotArgs) -> Result<()> {
@@ -182,6 +193,7 @@ pub(super) fn screenshot(args: &ScreenshotArgs) -> Result<()> {
         anyhow::ensure!(dir.is_dir(), "the folder of --out does not exist: {}", dir.display());
     }
     let opts = app_options(&args.run)?;
+    split_rasterizer(&opts);
     let mut app = build_app(&opts);
     app.add_plugins(shoal::scene::capture::CapturePlugin {
         out: args.out.clone(),

@@ -219,6 +219,14 @@ impl Default for AppOptions {
     }
 }
 
+impl AppOptions {
+    /// [`crate::learn::live::share::split_two_cores`] on this machine with these options.
+    pub fn split_two_cores(&self) -> bool {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        crate::learn::live::share::split_two_cores(cores, self.autostart && !self.jobs.is_empty(), self.train_share)
+    }
+}
+
 /// The interactive app: a window with the tank, its panels and the training jobs.
 pub fn build_app(opts: &AppOptions) -> App {
     let mut app = if opts.headless { headless_app() } else { windowed_app() };
@@ -372,7 +380,7 @@ pub fn add_training(app: &mut App, opts: &AppOptions) {
     let mut t = training::Trainings::default();
     // The tensor kernels' threads, named so that their priority follows the training share.
     #[cfg(not(target_arch = "wasm32"))]
-    crate::learn::live::share::start_training_pool();
+    crate::learn::live::share::start_training_pool(opts.split_two_cores().then_some(1));
     for &k in &opts.jobs {
         // wasm has no threads: there the jobs step on the main thread within a frame budget.
         #[cfg(not(target_arch = "wasm32"))]

@@ -338,3 +338,30 @@ fn the_dcgan_job_scores_fresh_samples_every_twenty_steps() {
         .collect();
     assert_eq!(scored, [1, 20, 40]);
 }
+
+/// The two-core split (one rasterizer thread, one tensor-kernel thread) applies only where it
+/// was measured to help: at most two cores, trainings started with the app, a share above 0.
+#[test]
+fn the_two_core_split_applies_only_to_small_machines_training_from_the_start() {
+    use shoal::learn::live::share::split_two_cores;
+    assert!(split_two_cores(2, true, 0.5));
+    assert!(split_two_cores(1, true, 0.9));
+    assert!(!split_two_cores(4, true, 0.5), "more cores: both pools keep every core");
+    assert!(
+        !split_two_cores(2, false, 0.5),
+        "no training at start: frames keep both rasterizer threads"
+    );
+    assert!(!split_two_cores(2, true, 0.0), "share 0: frames first");
+    let opts = shoal::scene::AppOptions {
+        autostart: true,
+        ..Default::default()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(opts.split_two_cores(), cores <= 2 && !opts.jobs.is_empty());
+    let no_jobs = shoal::scene::AppOptions {
+        autostart: true,
+        jobs: Vec::new(),
+        ..Default::default()
+    };
+    assert!(!no_jobs.split_two_cores());
+}
