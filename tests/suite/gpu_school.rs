@@ -92,19 +92,25 @@ fn a_thousand_gpu_steps_keep_the_cpu_schools_statistics() {
     let mut gpu = GpuSchool::from_school(&ctx(), &cpu, &params).expect("GPU school");
     // Averages over steps 500-1,000: the two runs drift apart by rounding (float summation
     // order, fused multiply-adds), so single fish and frames differ; the school's character
-    // must not. The whole tank's polarization is printed but not held to 2 %: with hundreds of
-    // separate groups it is a small, noisy number; each group's alignment is the school's
-    // character.
-    let (mut sum_cpu, mut sum_gpu) = ([0.0f64; 4], [0.0f64; 4]);
+    // must not. The whole tank's polarization (hundreds of separate groups: a small, noisy
+    // number) is held to 2 % or to what rounding alone does to the CPU school, whichever is
+    // larger: a second CPU run from velocities nudged by one part in 10^6.
+    let mut nudged = cpu.clone();
+    for v in &mut nudged.vel {
+        *v *= 1.0 + 1e-6;
+    }
+    let (mut sum_cpu, mut sum_gpu, mut sum_nudged) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
     let mut samples = 0.0;
     for step in 1..=1000 {
         cpu.step(&params);
+        nudged.step(&params);
         gpu.step(&params).expect("step");
         if step >= 500 && step % 10 == 0 {
             let (pos, vel, _) = gpu.read().expect("read");
             for (sum, s) in [
                 (&mut sum_cpu, SchoolStats::of(&cpu.pos, &cpu.vel, &params)),
                 (&mut sum_gpu, SchoolStats::of(&pos, &vel, &params)),
+                (&mut sum_nudged, SchoolStats::of(&nudged.pos, &nudged.vel, &params)),
             ] {
                 for (k, x) in [s.mean_speed, s.alignment, s.mean_neighbours, s.polarization]
                     .into_iter()
@@ -121,15 +127,22 @@ fn a_thousand_gpu_steps_keep_the_cpu_schools_statistics() {
         .enumerate()
     {
         let rel = (sum_gpu[k] - sum_cpu[k]).abs() / sum_cpu[k];
+        let rounding = (sum_nudged[k] - sum_cpu[k]).abs() / sum_cpu[k];
         eprintln!(
-            "{name}: cpu {:.4} gpu {:.4} ({:.2} %)",
+            "{name}: cpu {:.4} gpu {:.4} ({:.2} %); nudged cpu {:.4} ({:.2} %)",
             sum_cpu[k] / samples,
             sum_gpu[k] / samples,
-            100.0 * rel
+            100.0 * rel,
+            sum_nudged[k] / samples,
+            100.0 * rounding
         );
-        if k < 3 {
-            assert!(rel <= 0.02, "{name} differs by {:.2} %", 100.0 * rel);
-        }
+        let bound = if k < 3 { 0.02 } else { 0.02f64.max(rounding) };
+        assert!(
+            rel <= bound,
+            "{name} differs by {:.2} % (bound {:.2} %)",
+            100.0 * rel,
+            100.0 * bound
+        );
     }
 }
 
