@@ -112,18 +112,8 @@ pub fn share_device(
 /// software renderer and `allow_software` is false.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn standalone_device(allow_software: bool) -> anyhow::Result<(WgpuDevice, AdapterSummary)> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-        backends: wgpu::Backends::PRIMARY,
-        ..wgpu::InstanceDescriptor::new_without_display_handle()
-    });
-    let adapter = futures_lite::future::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::HighPerformance,
-        force_fallback_adapter: false,
-        compatible_surface: None,
-    }))
-    .context(
-        "no graphics adapter for --backend wgpu (install a Vulkan driver, e.g. apt-get install \
-         libvulkan1 mesa-vulkan-drivers, or use --backend flex)",
+    let (instance, adapter) = crate::util::high_performance_adapter(
+        "--backend wgpu (install a Vulkan driver, e.g. apt-get install libvulkan1 mesa-vulkan-drivers, or use --backend flex)",
     )?;
     device_on(&adapter, instance, allow_software)
 }

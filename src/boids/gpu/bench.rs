@@ -100,11 +100,6 @@ pub fn run(ctx: &GpuContext, b: &GpuBench) -> anyhow::Result<GpuBenchResult> {
     let (pos, vel, _) = gpu.read()?;
     let mut grid = crate::boids::Grid::new();
     grid.rebuild(&pos, &vel, &b.params);
-    let sample = pos.len().min(2000);
-    let stride = (pos.len() / sample.max(1)).max(1);
-    let neighbours: usize = (0..sample)
-        .map(|k| grid.sums(k * stride, &b.params).count as usize)
-        .sum();
     Ok(GpuBenchResult {
         bench: "boids",
         school: "gpu",
@@ -124,7 +119,7 @@ pub fn run(ctx: &GpuContext, b: &GpuBench) -> anyhow::Result<GpuBenchResult> {
         ms_per_step_min: sorted[0],
         wall_ms_per_step: wall,
         fish_updates_per_s: b.fish as f64 / (mean / 1e3),
-        mean_neighbours: neighbours as f64 / sample.max(1) as f64,
+        mean_neighbours: crate::boids::bench::sampled_mean_neighbours(&grid, &b.params),
         sharks: b.sharks,
         rocks: b.rocks,
         max_deviation,

@@ -34,18 +34,8 @@ impl GpuContext {
     /// where there is no GPU), with GPU timestamps where the adapter has them.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn standalone() -> anyhow::Result<Self> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-            backends: wgpu::Backends::PRIMARY,
-            ..wgpu::InstanceDescriptor::new_without_display_handle()
-        });
-        let adapter = futures_lite::future::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            force_fallback_adapter: false,
-            compatible_surface: None,
-        }))
-        .context(
-            "no graphics adapter for the GPU school (install a Vulkan driver, e.g. apt-get install \
-             libvulkan1 mesa-vulkan-drivers)",
+        let (_instance, adapter) = crate::util::high_performance_adapter(
+            "the GPU school (install a Vulkan driver, e.g. apt-get install libvulkan1 mesa-vulkan-drivers)",
         )?;
         let info = adapter.get_info();
         let (device, queue) = futures_lite::future::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
