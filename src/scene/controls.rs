@@ -95,11 +95,16 @@ fn tank_panel(
             {
                 settings.fish += 1;
             }
+            // From the smoothed frame time, not Bevy's smoothed FPS: that averages 1/dt, which
+            // a few near-zero intervals (two updates in one browser frame) blow up (the page
+            // showed 115 fps while it drew 12).
             let fps = diagnostics
                 .as_ref()
                 .filter(|_| replay.is_none())
-                .and_then(|d| d.get(&FrameTimeDiagnosticsPlugin::FPS))
-                .and_then(|d| d.smoothed());
+                .and_then(|d| d.get(&FrameTimeDiagnosticsPlugin::FRAME_TIME))
+                .and_then(|d| d.smoothed())
+                .filter(|ms| *ms > 0.0)
+                .map(|ms| 1000.0 / ms);
             // The GPU school's fish are not entities: its count is the one asked for.
             let count = if control.gpu { settings.fish } else { fish.iter().len() };
             ui.label(format!("{count} fish"));
