@@ -185,3 +185,37 @@ pub fn write_line_plot(
         (900, 560),
     )
 }
+
+/// A curve thinned for drawing at most about `2 * buckets` points: the points are cut into
+/// `buckets` runs of equal length and each run keeps its lowest and highest point (in their
+/// order), so spikes and the curve's envelope survive while a plot a few hundred pixels wide
+/// no longer tessellates thousands of segments every frame. Shorter curves come back whole.
+pub fn envelope(points: &[[f64; 2]], buckets: usize) -> Vec<[f64; 2]> {
+    let buckets = buckets.max(1);
+    if points.len() <= 2 * buckets {
+        return points.to_vec();
+    }
+    let mut out = Vec::with_capacity(2 * buckets + 1);
+    for b in 0..buckets {
+        let run = &points[b * points.len() / buckets..(b + 1) * points.len() / buckets];
+        let (mut lo, mut hi) = (0, 0);
+        for (i, p) in run.iter().enumerate() {
+            // NaN never wins a comparison, so it is never kept over a number.
+            if p[1] < run[lo][1] || run[lo][1].is_nan() {
+                lo = i;
+            }
+            if p[1] > run[hi][1] || run[hi][1].is_nan() {
+                hi = i;
+            }
+        }
+        out.push(run[lo.min(hi)]);
+        if lo != hi {
+            out.push(run[lo.max(hi)]);
+        }
+    }
+    // The latest point is always drawn (the curve ends where the training is).
+    if out.last() != points.last() {
+        out.push(points[points.len() - 1]);
+    }
+    out
+}

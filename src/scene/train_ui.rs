@@ -8,6 +8,10 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, EguiTextureHandle, egui};
 use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
 
+/// Runs per curve when a plot draws it (each keeps its lowest and highest point): about 400
+/// points for a plot about 300 pixels wide.
+const PLOT_BUCKETS: usize = 200;
+
 /// UI state of the training panels.
 #[derive(Resource)]
 pub struct TrainUi {
@@ -247,6 +251,8 @@ fn job_panel(
                     .filter(|p| p[1].is_finite() && (!log || p[1] > 0.0))
                     .map(|p| [p[0], if log { p[1].log10() } else { p[1] }])
                     .collect();
+                // A few hundred pixels wide: its envelope, not thousands of segments a frame.
+                let pts = crate::learn::plot::envelope(&pts, PLOT_BUCKETS);
                 plot.line(Line::new(*name, PlotPoints::from(pts)));
             }
         });

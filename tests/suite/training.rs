@@ -365,3 +365,37 @@ fn the_two_core_split_applies_only_to_small_machines_training_from_the_start() {
     };
     assert!(!no_jobs.split_two_cores());
 }
+
+#[test]
+fn a_long_curve_is_drawn_as_its_envelope_with_its_spikes_and_its_end() {
+    use shoal::learn::plot::envelope;
+    // 4,000 steps of a wobbling, falling loss with one spike and one dip.
+    let mut pts: Vec<[f64; 2]> = (0..4000)
+        .map(|i| {
+            [
+                i as f64,
+                2.0 / (1.0 + i as f64 / 500.0) + 0.05 * ((i * 7919 % 13) as f64 / 13.0),
+            ]
+        })
+        .collect();
+    pts[1234][1] = 9.0;
+    pts[3001][1] = -1.0;
+    pts[77][1] = f64::NAN;
+    let thin = envelope(&pts, 200);
+    assert!(thin.len() <= 401, "{} points", thin.len());
+    assert!(thin.len() >= 200, "{} points", thin.len());
+    assert!(thin.windows(2).all(|w| w[0][0] < w[1][0]), "steps stay in order");
+    assert!(thin.contains(&[1234.0, 9.0]), "the spike is kept");
+    assert!(thin.contains(&[3001.0, -1.0]), "the dip is kept");
+    assert!(thin.iter().all(|p| p[1].is_finite()), "a NaN never wins over numbers");
+    assert_eq!(thin.last(), pts.last(), "the curve ends where the training is");
+    // Each kept point is one of the curve's, and each run's extremes are there.
+    for p in &thin {
+        assert!(pts.contains(p));
+    }
+    let run = &pts[20..40]; // run 1 of 200 (20 points each)
+    let max = run.iter().map(|p| p[1]).fold(f64::MIN, f64::max);
+    assert!(thin.iter().any(|p| p[1] == max && (20.0..40.0).contains(&p[0])));
+    // A short curve comes back whole.
+    assert_eq!(envelope(&pts[1000..1300], 200), pts[1000..1300].to_vec());
+}
