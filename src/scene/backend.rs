@@ -322,7 +322,7 @@ pub fn start_browser_gpu(app: &mut App) {
             Err(e) => BackendState::cpu_because(format!("{e:#}")),
         };
         #[cfg(not(feature = "gpu"))]
-        let state = BackendState::cpu_because("this build has no GPU training (cargo feature `gpu`)".into());
+        let state = BackendState::cpu_because(super::web::why_no_webgpu());
         match &state.fallback {
             Some(why) => warn!("training on the CPU (burn Flex): {why}"),
             None => info!("training on {}", state.label),

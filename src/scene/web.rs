@@ -19,7 +19,8 @@ pub const TRAIN_BUDGET: Duration = Duration::from_millis(8);
 /// Keys: `fish`, `seed`, `train` (comma list of `basics`, `path-sgd`, `dcgan`, or `none`),
 /// `autostart` (`1`/`true`/`0`/`false`), `diagnostics` (frame-time lines in the console),
 /// `seconds` (stop after this long), `backend` (`wgpu`: the browser's GPU through WebGPU where
-/// it has it, the default; `flex`: the CPU). Bad values are reported, never half applied: any error
+/// it has it, the default; `flex`: the CPU), `bundle` (`webgpu`/`webgl2`: which build the page
+/// loads, instead of choosing by the browser's WebGPU). Bad values are reported, never half applied: any error
 /// gives `Err` with every problem found.
 pub fn options_from_query(query: &str) -> Result<AppOptions, String> {
     let mut opts = AppOptions::default();
@@ -66,8 +67,13 @@ pub fn options_from_query(query: &str) -> Result<AppOptions, String> {
                 _ => Err(format!("seconds must be a positive number, got '{value}'")),
             },
             "backend" => value.parse().map(|b| opts.backend = b),
+            // Read by the page (web/index.html), which loads that bundle; checked here.
+            "bundle" => match value {
+                "webgpu" | "webgl2" => Ok(()),
+                _ => Err(format!("bundle must be webgpu or webgl2, got '{value}'")),
+            },
             _ => Err(format!(
-                "unknown option '{key}' (use fish, seed, train, autostart, diagnostics, seconds, backend)"
+                "unknown option '{key}' (use fish, seed, train, autostart, diagnostics, seconds, backend, bundle)"
             )),
         };
         if let Err(e) = result {
@@ -130,6 +136,16 @@ pub fn run() {
     app.run();
 }
 
+/// Why the page loaded the bundle without GPU training (`web/index.html` sets
+/// `window.shoalNoWebGpu`), for the training panel's backend line.
+#[cfg(all(target_arch = "wasm32", not(feature = "gpu")))]
+pub fn why_no_webgpu() -> String {
+    web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &"shoalNoWebGpu".into()).ok())
+        .and_then(|v| v.as_string())
+        .unwrap_or_else(|| "this build has no GPU training (cargo feature `gpu`)".into())
+}
+
 /// A message in the page's status box, above the canvas.
 #[cfg(target_arch = "wasm32")]
 fn show_in_page(message: &str) {
@@ -183,5 +199,14 @@ fn first_frame(frames: bevy::prelude::Res<bevy::diagnostic::FrameCount>, mut don
     if !*done && frames.0 >= 1 {
         *done = true;
         print_line(r#"{"kind":"first_frame"}"#);
+        // The "Loading…" box behind the canvas is no longer seen: out of the page, so the
+        // browser composites the canvas alone.
+        if let Some(status) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id("status"))
+            .filter(|s| s.class_name() != "error")
+        {
+            status.set_class_name("gone");
+        }
     }
 }

@@ -28,13 +28,26 @@ fn query_sets_every_option() {
     assert_eq!(o.seconds, Some(2.5));
     let none = options_from_query("train=none&autostart=false").unwrap();
     assert!(none.jobs.is_empty() && !none.autostart);
+    // The page reads `bundle`; the app accepts its two values.
+    assert!(options_from_query("bundle=webgl2").is_ok() && options_from_query("bundle=webgpu").is_ok());
 }
 
 #[test]
 fn bad_query_is_refused_with_every_problem_named() {
-    let e = options_from_query("fish=lots&seed=-1&train=gan&autostart=maybe&seconds=0&colour=red&backend=cuda")
-        .unwrap_err();
-    for word in ["fish", "seed", "'gan'", "autostart", "seconds", "colour", "'cuda'"] {
+    let e =
+        options_from_query("fish=lots&seed=-1&train=gan&autostart=maybe&seconds=0&colour=red&backend=cuda&bundle=gl")
+            .unwrap_err();
+    for word in [
+        "fish",
+        "seed",
+        "'gan'",
+        "autostart",
+        "seconds",
+        "colour",
+        "'cuda'",
+        "bundle",
+        "'gl'",
+    ] {
         assert!(e.contains(word), "{word} missing from: {e}");
     }
     let too_many = format!("fish={}", MAX_FISH + 1);

@@ -15,12 +15,13 @@ const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'applic
 const server = createServer(async (req, res) => {
   const path = new URL(req.url, 'http://x').pathname;
   const file = join(dist, path === '/' ? 'index.html' : path);
-  try { res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(await readFile(file)); }
+  try { const body = await readFile(file); res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(body); }
   catch { res.writeHead(404).end(); }
 });
 await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
 const browser = await chromium.launch({ executablePath: '/usr/lib/chromium/chromium', headless: process.env.HEADED ? false : true, chromiumSandbox: false,
-  args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist', '--disable-background-networking',
+  args: [...(process.env.SHOAL_WEB_GL === 'swiftshader' ? ['--use-angle=swiftshader', '--enable-unsafe-swiftshader'] : ['--use-angle=gl-egl']),
+    '--ignore-gpu-blocklist', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-features=WebGPU'] });
 const page = await (await browser.newContext({ viewport: { width: Number(process.env.W ?? 1280), height: Number(process.env.H ?? 720) } })).newPage();
 page.on('console', (m) => { const t = m.text(); if (t.includes('"kind"')) console.log(t.slice(0, 200)); });

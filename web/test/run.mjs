@@ -67,15 +67,31 @@ function decodePng(buf) {
   return { width, height, channels, px };
 }
 
-// WebGL2 through SwiftShader for both; WebGPU (SwiftShader's Vulkan) only where asked for.
+// WebGL2 through Mesa's OpenGL (llvmpipe, ANGLE's EGL backend: the same software rasterizer
+// family as the native app's lavapipe, so the frame-rate ratio compares like with like), or
+// through Chromium's own SwiftShader with SHOAL_WEB_GL=swiftshader. WebGPU (always SwiftShader's
+// Vulkan in this Chromium) only where asked for.
+const glFlags = (process.env.SHOAL_WEB_GL ?? 'mesa') === 'swiftshader'
+  ? ['--use-angle=swiftshader', '--enable-unsafe-swiftshader']
+  : ['--use-angle=gl-egl'];
 const launch = (webgpu) => chromium.launch({
   executablePath: chromePath,
   headless: true,
   chromiumSandbox: false,
-  args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist',
+  args: [...glFlags, '--ignore-gpu-blocklist',
     '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
     ...(webgpu ? ['--enable-unsafe-webgpu'] : ['--disable-features=WebGPU'])],
 });
+
+// The WebGL2 renderer this browser gives pages (e.g. "ANGLE (Mesa/X.org, llvmpipe ...)").
+async function glRenderer(page) {
+  return page.evaluate(() => {
+    const gl = document.createElement('canvas').getContext('webgl2');
+    if (!gl) return null;
+    const ext = gl.getExtension('WEBGL_debug_renderer_info');
+    return ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
+  });
+}
 let browser;
 
 // Opens `query` and collects the console: errors, the app's JSON lines, time to first frame.
@@ -107,7 +123,7 @@ const windows = (lines) => lines.filter((d) => (d.kind === 'window' || d.kind ==
 async function testBrowser(bundle) {
   const failures = [];
   const report = { bundle, fish };
-  const wasm = await readFile(join(dist, 'shoal_bg.wasm'));
+  const wasm = await readFile(join(dist, bundle, 'shoal_bg.wasm'));
   report.wasm_bytes = wasm.length;
   report.wasm_gzip_bytes = gzipSync(wasm, { level: 9 }).length;
   await mkdir(join(outDir, bundle), { recursive: true });
@@ -117,6 +133,10 @@ async function testBrowser(bundle) {
     const v = await visit(`fish=${fish}&diagnostics=1`);
     await v.waitFirstFrame();
     report.first_frame_ms = v.firstFrameMs;
+    report.gl_renderer = await glRenderer(v.page);
+    // The page chose the bundle for this browser (by its WebGPU adapter).
+    report.loaded_bundle = await v.page.evaluate(() => window.shoalBundle ?? null);
+    if (report.loaded_bundle !== bundle) failures.push(`the page loaded '${report.loaded_bundle}', not '${bundle}'`);
     await v.page.waitForTimeout(3000); // let the school spread out and the panels settle
     const canvas = v.page.locator('#shoal');
     const shots = [];
@@ -216,7 +236,9 @@ async function testBrowser(bundle) {
 
 let ok = true;
 try {
-  if (!(await stat(join(dist, 'shoal_bg.wasm')).then(() => true, () => false))) throw new Error(`no shoal_bg.wasm in ${dist}`);
+  for (const name of browsers) {
+    if (!(await stat(join(dist, name, 'shoal_bg.wasm')).then(() => true, () => false))) throw new Error(`no ${name}/shoal_bg.wasm in ${dist}`);
+  }
   for (const name of browsers) {
     browser = await launch(name === 'webgpu');
     try {
