@@ -2,6 +2,8 @@
 
 pub mod backend;
 pub mod capture;
+#[cfg(target_arch = "wasm32")]
+mod console_log;
 pub mod controls;
 pub mod diagnostics;
 pub mod fonts;
@@ -286,7 +288,11 @@ fn cap_catch_up(fixed: Res<Time<Fixed>>, mut virt: ResMut<Time<Virtual>>) {
 /// The app's window: 1280x720 (in the browser, the page's canvas).
 fn windowed_app() -> App {
     let mut app = App::new();
-    app.add_plugins(DefaultPlugins.set(WindowPlugin {
+    // In the browser a small console log of shoal's own instead of Bevy's LogPlugin (its
+    // filter is a regex engine; see console_log.rs).
+    #[cfg(target_arch = "wasm32")]
+    console_log::install();
+    let plugins = DefaultPlugins.set(WindowPlugin {
         primary_window: Some(Window {
             title: "shoal — a fish school and live neural-network training".into(),
             resolution: (1280, 720).into(),
@@ -298,7 +304,10 @@ fn windowed_app() -> App {
             ..default()
         }),
         ..default()
-    }));
+    });
+    #[cfg(target_arch = "wasm32")]
+    let plugins = plugins.disable::<bevy::log::LogPlugin>();
+    app.add_plugins(plugins);
     app
 }
 
