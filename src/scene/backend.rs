@@ -75,6 +75,10 @@ impl std::str::FromStr for GpuDeviceChoice {
     }
 }
 
+/// Why a build without the cargo feature `gpu` trains on the CPU.
+#[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+pub(crate) const NO_GPU_BUILD: &str = "this build has no GPU training (cargo feature `gpu`)";
+
 /// The device the jobs train on.
 #[derive(Clone, Debug)]
 pub enum TrainDevice {
@@ -301,7 +305,7 @@ fn renderer_device(app: &App, allow_software: bool, choice: GpuDeviceChoice) -> 
 
 #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
 fn renderer_device(_app: &App, _allow_software: bool, _choice: GpuDeviceChoice) -> BackendState {
-    BackendState::cpu_because("this build has no GPU training (cargo feature `gpu`)".into())
+    BackendState::cpu_because(NO_GPU_BUILD.into())
 }
 
 /// In the browser: the trainings' backend is pending while a WebGPU device of their own is

@@ -1,7 +1,7 @@
 //! The browser's log: warnings and errors (and shoal's own info lines) to the console, in
 //! place of Bevy's `LogPlugin`, whose filter (tracing-subscriber's `EnvFilter`) brings a whole
 //! regex engine into the .wasm. Compiled for wasm only; the level caps are also set at compile
-//! time there (Cargo.toml: `max_level_info` / `release_max_level_warn`), so the trace and debug
+//! time there (Cargo.toml: tracing's `release_max_level_info`, log's `release_max_level_warn`), so the trace and debug
 //! lines of Bevy, wgpu and naga are not in the download at all.
 
 use std::fmt::Write;

@@ -143,16 +143,19 @@ pub fn why_no_webgpu() -> String {
     web_sys::window()
         .and_then(|w| js_sys::Reflect::get(&w, &"shoalNoWebGpu".into()).ok())
         .and_then(|v| v.as_string())
-        .unwrap_or_else(|| "this build has no GPU training (cargo feature `gpu`)".into())
+        .unwrap_or_else(|| super::backend::NO_GPU_BUILD.into())
+}
+
+/// The page's status box (`#status` in web/index.html): "Loading…", then gone or an error.
+#[cfg(target_arch = "wasm32")]
+fn status_box() -> Option<web_sys::Element> {
+    web_sys::window()?.document()?.get_element_by_id("status")
 }
 
 /// A message in the page's status box, above the canvas.
 #[cfg(target_arch = "wasm32")]
 fn show_in_page(message: &str) {
-    if let Some(status) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id("status"))
-    {
+    if let Some(status) = status_box() {
         status.set_text_content(Some(message));
         status.set_class_name("error");
     }
@@ -199,13 +202,9 @@ fn first_frame(frames: bevy::prelude::Res<bevy::diagnostic::FrameCount>, mut don
     if !*done && frames.0 >= 1 {
         *done = true;
         print_line(r#"{"kind":"first_frame"}"#);
-        // The "Loading…" box behind the canvas is no longer seen: out of the page, so the
-        // browser composites the canvas alone.
-        if let Some(status) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.get_element_by_id("status"))
-            .filter(|s| s.class_name() != "error")
-        {
+        // The "Loading…" box over the canvas leaves the page: the tank shows, and the browser
+        // composites the canvas alone.
+        if let Some(status) = status_box().filter(|s| s.class_name() != "error") {
             status.set_class_name("gone");
         }
     }

@@ -1,31 +1,22 @@
 // Where the page's time goes (a developer's tool, not a test): serves DIST, opens it in headless
-// Chromium (WebGL2, SwiftShader) at W x H (1280x720), waits 15 s, then either samples the page's
+// Chromium (WebGL2 as page.mjs's glFlags say: Mesa's GL, or SwiftShader) at W x H (1280x720), waits 15 s, then either samples the page's
 // own thread with Chromium's CPU profiler for 8 s and prints self and inclusive times by function
 // (build with SHOAL_WEB_NAMES=1 for names), or with TRACE=1 writes a Chromium trace of 5 s
 // (GPU process included) to TRACE_OUT (/tmp/shoal-trace.json) and prints its busiest events.
 // HEADED=1 runs a window instead (under xvfb-run). The app's own frame-time lines are echoed.
 //   node web/test/profile.mjs DIST ['fish=500&diagnostics=1']
 import { chromium } from 'playwright-core';
-import { createServer } from 'node:http';
-import { readFile } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { serve, glFlags } from './page.mjs';
 const dist = resolve(process.argv[2]);
 const query = process.argv[3] ?? 'fish=500&diagnostics=1';
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
-const server = createServer(async (req, res) => {
-  const path = new URL(req.url, 'http://x').pathname;
-  const file = join(dist, path === '/' ? 'index.html' : path);
-  try { const body = await readFile(file); res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(body); }
-  catch { res.writeHead(404).end(); }
-});
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const { server, base } = await serve(dist);
 const browser = await chromium.launch({ executablePath: '/usr/lib/chromium/chromium', headless: process.env.HEADED ? false : true, chromiumSandbox: false,
-  args: [...(process.env.SHOAL_WEB_GL === 'swiftshader' ? ['--use-angle=swiftshader', '--enable-unsafe-swiftshader'] : ['--use-angle=gl-egl']),
-    '--ignore-gpu-blocklist', '--disable-background-networking',
+  args: [...glFlags, '--ignore-gpu-blocklist', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-features=WebGPU'] });
 const page = await (await browser.newContext({ viewport: { width: Number(process.env.W ?? 1280), height: Number(process.env.H ?? 720) } })).newPage();
 page.on('console', (m) => { const t = m.text(); if (t.includes('"kind"')) console.log(t.slice(0, 200)); });
-await page.goto(`http://127.0.0.1:${server.address().port}/?${query}`);
+await page.goto(`${base}?${query}`);
 await page.waitForTimeout(15000);
 if (process.env.TRACE) {
   await browser.startTracing(page, { path: process.env.TRACE_OUT ?? '/tmp/shoal-trace.json', categories: ['toplevel', 'gpu', 'viz', 'cc', 'disabled-by-default-gpu.service', 'benchmark', 'gpu.angle'] });

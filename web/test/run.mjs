@@ -10,10 +10,10 @@
 // failure.
 //   node run.mjs DIST OUT_DIR [webgpu] [webgl2]   env: SHOAL_WEB_FISH (500), SHOAL_NATIVE_FPS, CHROMIUM
 import { chromium } from 'playwright-core';
-import { createServer } from 'node:http';
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { inflateSync, gzipSync } from 'node:zlib';
+import { serve, glFlags } from './page.mjs';
 
 const dist = resolve(process.argv[2] ?? 'dist');
 const outDir = resolve(process.argv[3] ?? 'out/web-test');
@@ -24,18 +24,7 @@ const chromePath = process.env.CHROMIUM ?? '/usr/lib/chromium/chromium';
 const firstFrameTimeout = Number(process.env.SHOAL_WEB_TIMEOUT_MS ?? 120000);
 const trainMs = Number(process.env.SHOAL_WEB_TRAIN_MS ?? 20000);
 
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
-const server = createServer(async (req, res) => {
-  const path = new URL(req.url, 'http://x').pathname;
-  const file = join(dist, path === '/' ? 'index.html' : path);
-  if (!file.startsWith(dist)) { res.writeHead(403).end(); return; }
-  try {
-    const body = await readFile(file);
-    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(body);
-  } catch { res.writeHead(404).end(); }
-});
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const base = `http://127.0.0.1:${server.address().port}/`;
+const { server, base } = await serve(dist);
 
 // A minimal PNG reader (8-bit RGB/RGBA, not interlaced: what Chromium writes).
 function decodePng(buf) {
@@ -67,13 +56,8 @@ function decodePng(buf) {
   return { width, height, channels, px };
 }
 
-// WebGL2 through Mesa's OpenGL (llvmpipe, ANGLE's EGL backend: the same software rasterizer
-// family as the native app's lavapipe, so the frame-rate ratio compares like with like), or
-// through Chromium's own SwiftShader with SHOAL_WEB_GL=swiftshader. WebGPU (always SwiftShader's
-// Vulkan in this Chromium) only where asked for.
-const glFlags = (process.env.SHOAL_WEB_GL ?? 'mesa') === 'swiftshader'
-  ? ['--use-angle=swiftshader', '--enable-unsafe-swiftshader']
-  : ['--use-angle=gl-egl'];
+// WebGL2 as `glFlags` (page.mjs) says; WebGPU (always SwiftShader's Vulkan in this Chromium)
+// only where asked for.
 const launch = (webgpu) => chromium.launch({
   executablePath: chromePath,
   headless: true,
