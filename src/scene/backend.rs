@@ -310,23 +310,38 @@ fn renderer_device(_app: &App, _allow_software: bool, _choice: GpuDeviceChoice) 
 
 /// In the browser: the trainings' backend is pending while a WebGPU device of their own is
 /// requested (asynchronously; the page draws with WebGL2 meanwhile), then that device, or the
-/// CPU with the reason (no WebGPU in this browser).
+/// CPU with the reason (no WebGPU in this browser; with `auto`, a software WebGPU adapter, which
+/// the page found: `window.shoalSoftwareWebGpu`).
 #[cfg(target_arch = "wasm32")]
-pub fn start_browser_gpu(app: &mut App) {
+pub fn start_browser_gpu(app: &mut App, auto: bool) {
     let backend = SharedBackend::pending();
     app.insert_resource(backend.clone());
     wasm_bindgen_futures::spawn_local(async move {
         #[cfg(feature = "gpu")]
-        let state = match crate::learn::gpu::browser_device().await {
-            Ok((dev, adapter)) => BackendState {
-                device: TrainDevice::Gpu(dev),
-                label: format!("GPU {adapter} (WebGPU, burn wgpu)"),
-                fallback: None,
+        let software = super::web::software_webgpu();
+        #[cfg(feature = "gpu")]
+        let state = match (&software, auto) {
+            (Some(name), true) => BackendState::cpu_because(format!(
+                "this browser's WebGPU adapter is a software one ({name}), far slower than the \
+                 CPU at training (backend=wgpu uses it anyway)"
+            )),
+            _ => match crate::learn::gpu::browser_device().await {
+                Ok((dev, adapter)) => BackendState {
+                    device: TrainDevice::Gpu(dev),
+                    label: match &software {
+                        Some(name) => format!("the software WebGPU adapter '{name}' (burn wgpu)"),
+                        None => format!("GPU {adapter} (WebGPU, burn wgpu)"),
+                    },
+                    fallback: None,
+                },
+                Err(e) => BackendState::cpu_because(format!("{e:#}")),
             },
-            Err(e) => BackendState::cpu_because(format!("{e:#}")),
         };
         #[cfg(not(feature = "gpu"))]
-        let state = BackendState::cpu_because(super::web::why_no_webgpu());
+        let state = {
+            let _ = auto;
+            BackendState::cpu_because(super::web::why_no_webgpu())
+        };
         match &state.fallback {
             Some(why) => warn!("training on the CPU (burn Flex): {why}"),
             None => info!("training on {}", state.label),

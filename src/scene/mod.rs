@@ -240,7 +240,7 @@ pub fn build_app(opts: &AppOptions) -> App {
             opts.backend == backend::BackendChoice::Auto,
         ));
         #[cfg(target_arch = "wasm32")]
-        backend::start_browser_gpu(&mut app);
+        backend::start_browser_gpu(&mut app, opts.backend == backend::BackendChoice::Auto);
     }
     add_tank(&mut app, opts);
     app.add_systems(First, cap_catch_up);

@@ -18,8 +18,8 @@ pub const TRAIN_BUDGET: Duration = Duration::from_millis(8);
 ///
 /// Keys: `fish`, `seed`, `train` (comma list of `basics`, `path-sgd`, `dcgan`, or `none`),
 /// `autostart` (`1`/`true`/`0`/`false`), `diagnostics` (frame-time lines in the console),
-/// `seconds` (stop after this long), `backend` (`wgpu`: the browser's GPU through WebGPU where
-/// it has it, the default; `flex`: the CPU), `bundle` (`webgpu`/`webgl2`: which build the page
+/// `seconds` (stop after this long), `backend` (`auto`: the browser's GPU through WebGPU where
+/// it has a hardware adapter, the default; `wgpu`: its WebGPU adapter, even a software one; `flex`: the CPU), `bundle` (`webgpu`/`webgl2`: which build the page
 /// loads, instead of choosing by the browser's WebGPU). Bad values are reported, never half applied: any error
 /// gives `Err` with every problem found.
 pub fn options_from_query(query: &str) -> Result<AppOptions, String> {
@@ -144,6 +144,15 @@ pub fn why_no_webgpu() -> String {
         .and_then(|w| js_sys::Reflect::get(&w, &"shoalNoWebGpu".into()).ok())
         .and_then(|v| v.as_string())
         .unwrap_or_else(|| super::backend::NO_GPU_BUILD.into())
+}
+
+/// The page's name for the browser's WebGPU adapter when it is a software one (`web/index.html`
+/// sets `window.shoalSoftwareWebGpu` from `GPUAdapterInfo.isFallbackAdapter`).
+#[cfg(all(target_arch = "wasm32", feature = "gpu"))]
+pub fn software_webgpu() -> Option<String> {
+    web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &"shoalSoftwareWebGpu".into()).ok())
+        .and_then(|v| v.as_string())
 }
 
 /// The page's status box (`#status` in web/index.html): "Loading…", then gone or an error.

@@ -1,11 +1,13 @@
 // Browser test for the wasm build (run by scripts/test-web): serve dist/ and open it in headless
-// Chromium twice, as two kinds of visitor: a browser with WebGPU (the trainings run on its GPU)
-// and one with only WebGL2 (they run on the CPU). For each, check what a visitor would see:
+// Chromium twice, as two kinds of visitor: a browser with WebGPU and one with only WebGL2, each
+// with its bundle (bundle=webgpu / webgl2 in the address). For each, check what a visitor sees:
 //   1. The tank: the first frame comes, the canvas is not blank, the fish move, the console
 //      holds no errors; frame rate from the app's own frame-time report.
-//   2. Training: the DCGAN alone, started, for a while: it takes steps, and the panel's backend
-//      is the one this browser should get (WebGPU: the GPU; WebGL2 only: the CPU).
-//   3. A bad address (?fish=lots): a message in the page names the problem.
+//   2. The page's own choice (no bundle= given): webgpu/ only for a hardware WebGPU adapter;
+//      for a software one (SwiftShader, here) webgl2/, the panel saying why the CPU trains.
+//   3. Training on the bundle's backend (webgpu/: the WebGPU adapter, asked for with
+//      backend=wgpu; webgl2/: the CPU): it takes steps, the panel names the backend.
+//   4. A bad address (?fish=lots): a message in the page names the problem.
 // Prints one JSON line per kind of browser ("bundle": webgpu / webgl2); exits non-zero on any
 // failure.
 //   node run.mjs DIST OUT_DIR [webgpu] [webgl2]   env: SHOAL_WEB_FISH (500), SHOAL_NATIVE_FPS, CHROMIUM
@@ -114,11 +116,10 @@ async function testBrowser(bundle) {
 
   // 1. The tank.
   try {
-    const v = await visit(`fish=${fish}&diagnostics=1`);
+    const v = await visit(`bundle=${bundle}&fish=${fish}&diagnostics=1`);
     await v.waitFirstFrame();
     report.first_frame_ms = v.firstFrameMs;
     report.gl_renderer = await glRenderer(v.page);
-    // The page chose the bundle for this browser (by its WebGPU adapter).
     report.loaded_bundle = await v.page.evaluate(() => window.shoalBundle ?? null);
     if (report.loaded_bundle !== bundle) failures.push(`the page loaded '${report.loaded_bundle}', not '${bundle}'`);
     await v.page.waitForTimeout(3000); // let the school spread out and the panels settle
@@ -161,14 +162,38 @@ async function testBrowser(bundle) {
   report.native_fps = nativeFps;
   report.fps_ratio = report.fps && nativeFps ? report.fps / nativeFps : null;
 
-  // 2. Training on this browser's backend. With WebGPU here that is SwiftShader, a software
+  // 2. The page's own choice (no bundle= in the address): webgpu/ for a hardware WebGPU
+  // adapter; webgl2/ without WebGPU, and for a software adapter (SwiftShader here), whose
+  // training the panel then puts on the CPU, saying why.
+  try {
+    const v = await visit(`fish=${fish}&diagnostics=1&train=dcgan`);
+    await v.waitFirstFrame();
+    const software = await v.page.evaluate(() => window.shoalSoftwareWebGpu ?? null);
+    report.webgpu_adapter = bundle === 'webgpu' ? (software ? `software (${software})` : 'hardware') : null;
+    report.auto_bundle = await v.page.evaluate(() => window.shoalBundle ?? null);
+    const expect = bundle === 'webgpu' && !software ? 'webgpu' : 'webgl2';
+    if (report.auto_bundle !== expect) failures.push(`by itself the page loaded '${report.auto_bundle}', not '${expect}'`);
+    const deadline = Date.now() + 20000;
+    while (Date.now() < deadline && !windows(v.lines).some((l) => l.train_backend)) await v.page.waitForTimeout(500);
+    report.auto_backend = windows(v.lines).find((l) => l.train_backend)?.train_backend ?? null;
+    if (software && !(report.auto_backend?.startsWith('CPU') && report.auto_backend.includes('software'))) {
+      failures.push(`with a software WebGPU adapter the panel says '${report.auto_backend}', not the CPU and why`);
+    }
+    if (v.errors.length) failures.push(`choice: ${v.errors.length} console error(s): ${v.errors.slice(0, 3).join(' | ')}`);
+    await v.page.context().close();
+  } catch (e) {
+    failures.push(`choice: ${e}`);
+  }
+
+  // 3. Training on this bundle's backend (webgpu/: its WebGPU adapter, asked for by backend=wgpu). With WebGPU here that is SwiftShader, a software
   // GPU in Chromium's GPU process, which also draws the page's WebGL2: its first step compiles
   // every kernel (tens of seconds) and the frames wait meanwhile, so the WebGPU run trains the
   // lighter Path-SGD (its DCGAN took no step within a minute here); WebGL2 only: the DCGAN.
   const job = bundle === 'webgpu' ? 'Path-SGD' : 'DCGAN';
   const trainFor = bundle === 'webgpu' ? Math.max(trainMs, 60000) : trainMs;
   try {
-    const v = await visit(`fish=${fish}&diagnostics=1&train=${job === 'DCGAN' ? 'dcgan' : 'path-sgd'}&autostart=1`);
+    const gpu = bundle === 'webgpu' ? '&backend=wgpu' : '';
+    const v = await visit(`bundle=${bundle}${gpu}&fish=${fish}&diagnostics=1&train=${job === 'DCGAN' ? 'dcgan' : 'path-sgd'}&autostart=1`);
     await v.waitFirstFrame();
     const shot = () => v.page.locator('#shoal').screenshot({ timeout: 120000 });
     const before = await shot();
@@ -201,7 +226,7 @@ async function testBrowser(bundle) {
     failures.push(`training: ${e}`);
   }
 
-  // 3. A bad address is explained in the page.
+  // 4. A bad address is explained in the page.
   try {
     const v = await visit(`fish=lots`);
     const status = v.page.locator('#status.error');
