@@ -94,14 +94,21 @@ impl JobKind {
                 let every = s.dcgan_grid_every;
                 let from = s.dcgan_from.clone();
                 Ok(match backend.for_job()?.device {
-                    TrainDevice::Cpu => match &from {
-                        Some(bytes) => Box::new(DcganJob::<crate::learn::CpuAutodiff>::from_checkpoint(
-                            bytes,
-                            every,
-                            Default::default(),
-                        )?),
-                        None => Box::new(DcganJob::new(cfg, every)?) as Box<dyn Job>,
-                    },
+                    TrainDevice::Cpu => {
+                        let job = match &from {
+                            Some(bytes) => DcganJob::<crate::learn::CpuAutodiff>::from_checkpoint(
+                                bytes,
+                                every,
+                                Default::default(),
+                            )?,
+                            None => DcganJob::new(cfg, every)?,
+                        };
+                        // In the browser the step runs on the page's one thread: half a step
+                        // a frame holds the frames up half as long.
+                        #[cfg(target_arch = "wasm32")]
+                        let job = job.in_halves();
+                        Box::new(job) as Box<dyn Job>
+                    }
                     #[cfg(feature = "gpu")]
                     TrainDevice::Gpu(dev) => {
                         type Gpu = crate::learn::gpu::GpuAutodiff;

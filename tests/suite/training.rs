@@ -2,7 +2,7 @@
 
 use bevy::prelude::*;
 use shoal::learn::dcgan::DcganConfig;
-use shoal::learn::live::{BasicsJob, Command, DcganJob, Job, NotReady};
+use shoal::learn::live::{BasicsJob, Command, DcganJob, Deferred, Job, NotReady};
 use shoal::scene::training::{Factory, JobState, TrainingPlugin, Trainings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -337,6 +337,32 @@ fn the_dcgan_job_scores_fresh_samples_every_twenty_steps() {
         })
         .collect();
     assert_eq!(scored, [1, 20, 40]);
+}
+
+/// In halves (the browser's CPU path: G's step on one frame, D's on the next) the DCGAN job
+/// makes the same iterations as whole steps: the same losses and pictures, one report per two
+/// calls.
+#[test]
+fn a_dcgan_job_in_halves_makes_the_same_iterations_as_whole_steps() {
+    let cfg = DcganConfig {
+        batch: 8,
+        ..DcganConfig::default()
+    };
+    let mut whole = DcganJob::new(cfg.clone(), 2).unwrap();
+    let mut halves = DcganJob::new(cfg, 2).unwrap().in_halves();
+    for step in 1..=3u64 {
+        let want = whole.step();
+        assert!(matches!(halves.step_deferred(), Deferred::Half), "step {step}: G's half gives no report");
+        let Deferred::Ready(got) = halves.step_deferred() else {
+            panic!("step {step}: D's half gives the report");
+        };
+        assert_eq!(got.step, step);
+        assert_eq!(got.step, want.step);
+        assert_eq!(got.values, want.values, "step {step}");
+        assert!(got.values.iter().all(|(_, v)| v.is_finite()), "{:?}", got.values);
+        assert_eq!(got.image.is_some(), want.image.is_some(), "step {step}");
+        assert_eq!(got.image, want.image, "step {step}");
+    }
 }
 
 /// The two-core split (one rasterizer thread, one tensor-kernel thread) applies only where it

@@ -150,6 +150,9 @@ pub struct Trainer<B: AutodiffBackend> {
     fixed_noise: Vec<f32>,
     /// Two fixed z for the interpolation strip.
     fixed_pair: (Vec<f32>, Vec<f32>),
+    /// An iteration split in two whose G half is done ([`Trainer::g_half`]): its batch, whether
+    /// it ended an epoch, and G's loss (on the device).
+    half: Option<(Tensor<B, 4>, bool, Tensor<B::InnerBackend, 1>)>,
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
@@ -187,6 +190,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             iteration: 0,
             fixed_noise,
             fixed_pair: (a, b),
+            half: None,
             cfg,
             data,
             device,
@@ -223,6 +227,23 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// device, for callers that read them asynchronously (the browser's GPU has no synchronous
     /// read); and whether the iteration ended an epoch.
     pub fn step_on_device(&mut self) -> (Tensor<B::InnerBackend, 1>, bool) {
+        self.g_half();
+        self.d_half()
+    }
+
+    /// Whether an iteration is half done (its G step taken, its D step not yet).
+    pub fn mid_iteration(&self) -> bool {
+        self.half.is_some()
+    }
+
+    /// The first half of an iteration: the batch is drawn and G takes its step. For callers
+    /// that spread an iteration over two calls (the browser, where a step holds up the page's
+    /// one thread); [`Trainer::d_half`] finishes it, and the two make the same iteration as
+    /// [`Trainer::step`]. Does nothing when an iteration is already half done.
+    pub fn g_half(&mut self) {
+        if self.half.is_some() {
+            return;
+        }
         let n = self.cfg.batch;
         let lr = self.cfg.lr(self.epoch);
         let (idx, epoch_done) = self.batches.next_batch();
@@ -231,9 +252,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         // G step: make D call the fakes real. D's own weight gradients are not needed here
         // (only those flowing through D to G): D runs as an untracked copy (same weights,
         // same batch-norm statistics).
-        let (g, d) = (self.g.take().expect("G present"), self.d.take().expect("D present"));
+        let g = self.g.take().expect("G present");
         let z = self.noise(n);
-        let g_loss = bce(d.clone().no_grad().forward(g.forward(z)), 1.0);
+        let d = self.discriminator().clone().no_grad();
+        let g_loss = bce(d.forward(g.forward(z)), 1.0);
         // The four numbers are read back together at the end (one sync on a GPU).
         let g_value = g_loss.clone().inner();
         let mut grads = g_loss.backward();
@@ -244,10 +266,20 @@ impl<B: AutodiffBackend> Trainer<B> {
             self.g_ema = Some(ema::update(avg, &g.valid(), decay));
             self.ema_updates += 1;
         }
+        self.g = Some(g);
+        self.half = Some((x, epoch_done, g_value));
+    }
 
+    /// The second half of an iteration (the first, [`Trainer::g_half`], taken first if it was
+    /// not): D's step; the iteration's four numbers on the device and whether it ended an epoch.
+    pub fn d_half(&mut self) -> (Tensor<B::InnerBackend, 1>, bool) {
+        self.g_half();
+        let (x, epoch_done, g_value) = self.half.take().expect("G half done");
+        let (n, lr) = (self.cfg.batch, self.cfg.lr(self.epoch));
         // D step: fakes (detached: made by an untracked copy of G) are 0, real images are 1.
+        let d = self.d.take().expect("D present");
         let z = self.noise(n);
-        let fake = g.clone().no_grad().forward(z).detach();
+        let fake = self.generator().clone().no_grad().forward(z).detach();
         let p_fake = d.forward(fake);
         let p_real = d.forward(x);
         let d_fake = p_fake.clone().inner().mean();
@@ -255,9 +287,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let d_loss = bce(p_fake, 0.0) + bce(p_real, 1.0);
         let d_value = d_loss.clone().inner();
         let d_grads = GradientsParams::from_grads(d_loss.backward(), &d);
-        let d = self.opt_d.step(lr, d, d_grads);
-        self.g = Some(g);
-        self.d = Some(d);
+        self.d = Some(self.opt_d.step(lr, d, d_grads));
         let values = Tensor::cat(vec![g_value, d_value, d_real, d_fake], 0);
 
         self.iteration += 1;

@@ -301,6 +301,8 @@ pub struct DcganJob<B: AutodiffBackend = CpuAutodiff> {
     judge: Option<Judge>,
     /// Numbers and pictures are read asynchronously ([`Job::step_deferred`]): the browser's GPU.
     read_async: bool,
+    /// Each iteration spread over two calls of [`Job::step_deferred`] (G's step, then D's).
+    halves: bool,
 }
 
 impl DcganJob {
@@ -319,6 +321,7 @@ impl<B: AutodiffBackend> DcganJob<B> {
             grid_every: grid_every.max(1),
             judge: Judge::load(),
             read_async: false,
+            halves: false,
         })
     }
 
@@ -337,6 +340,23 @@ impl<B: AutodiffBackend> DcganJob<B> {
     pub fn reading_async(mut self) -> Self {
         self.read_async = true;
         self
+    }
+
+    /// [`Job::step_deferred`] takes half an iteration a call (G's step, then D's with the
+    /// report): where a step runs on the thread that also draws the frames (the browser's
+    /// CPU path), it holds that thread up half as long at a time.
+    pub fn in_halves(mut self) -> Self {
+        self.halves = true;
+        self
+    }
+
+    /// The report of the iteration just finished (`r`): the picture and quality when due.
+    fn report(&self, r: &crate::learn::dcgan::IterReport) -> Report {
+        let image = self.picture_due().then(|| self.gan.fixed_grid());
+        Report {
+            quality: self.quality_due(),
+            ..dcgan_report(self.gan.iteration, r, image)
+        }
     }
 
     fn picture_due(&self) -> bool {
@@ -388,13 +408,19 @@ impl<B: AutodiffBackend> Job for DcganJob<B> {
     }
     fn step(&mut self) -> Report {
         let r = self.gan.step();
-        let image = self.picture_due().then(|| self.gan.fixed_grid());
-        Report {
-            quality: self.quality_due(),
-            ..dcgan_report(self.gan.iteration, &r, image)
-        }
+        self.report(&r)
     }
     fn step_deferred(&mut self) -> Deferred {
+        if self.halves && !self.read_async {
+            if !self.gan.mid_iteration() {
+                self.gan.g_half();
+                return Deferred::Half;
+            }
+            let (values, epoch_done) = self.gan.d_half();
+            let read = values.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
+            let read: Vec<f32> = (0..4).map(|k| read.get(k).copied().unwrap_or(f32::NAN)).collect();
+            return Deferred::Ready(self.report(&crate::learn::dcgan::IterReport::from_values(&read, epoch_done)));
+        }
         if !self.read_async {
             return Deferred::Ready(self.step());
         }

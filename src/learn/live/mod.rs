@@ -81,6 +81,8 @@ pub trait Job: Send + 'static {
 /// A step's report, or the read that will give it.
 pub enum Deferred {
     Ready(Report),
+    /// Part of a step was taken; its report comes with a later call.
+    Half,
     /// Reads the step's numbers (and picture) from the device; owns what it reads, so it
     /// outlives the borrow of the job. Hand its output to [`Job::finish_deferred`].
     Reading(std::pin::Pin<Box<dyn std::future::Future<Output = Report>>>),

@@ -385,6 +385,8 @@ impl Runner {
                         }
                         let r = match j.step_deferred() {
                             Deferred::Ready(r) => r,
+                            // The rest of the step on a later frame.
+                            Deferred::Half => break,
                             // In the browser the read resolves on a later frame.
                             #[cfg(target_arch = "wasm32")]
                             Deferred::Reading(read) => {
