@@ -55,6 +55,14 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
+/// Frames per second for a label, from the last frames' times in ms: 1000 over their median,
+/// which neither the odd near-zero interval (two updates in one browser frame) nor one long
+/// frame (a training step) moves; `None` without a positive median.
+pub fn frames_per_second(frame_ms: impl Iterator<Item = f64>) -> Option<f64> {
+    let ms = percentile(&sorted(frame_ms.collect()), 50.0);
+    (ms > 0.0).then(|| 1000.0 / ms)
+}
+
 /// `values` sorted ascending (NaN last), for [`percentile`].
 pub fn sorted(mut values: Vec<f64>) -> Vec<f64> {
     values.sort_by(f64::total_cmp);

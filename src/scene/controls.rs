@@ -95,16 +95,15 @@ fn tank_panel(
             {
                 settings.fish += 1;
             }
-            // From the smoothed frame time, not Bevy's smoothed FPS: that averages 1/dt, which
-            // a few near-zero intervals (two updates in one browser frame) blow up (the page
-            // showed 115 fps while it drew 12).
+            // From the median of the last frames' times (Bevy keeps 20), not Bevy's smoothed
+            // FPS (an average of 1/dt: the page showed 115 fps while it drew 12) nor its
+            // smoothed frame time (an average over about the last 0.1 s: 62 fps in the page
+            // while it drew 18).
             let fps = diagnostics
                 .as_ref()
                 .filter(|_| replay.is_none())
                 .and_then(|d| d.get(&FrameTimeDiagnosticsPlugin::FRAME_TIME))
-                .and_then(|d| d.smoothed())
-                .filter(|ms| *ms > 0.0)
-                .map(|ms| 1000.0 / ms);
+                .and_then(|d| crate::util::frames_per_second(d.values().copied()));
             // The GPU school's fish are not entities: its count is the one asked for.
             let count = if control.gpu { settings.fish } else { fish.iter().len() };
             ui.label(format!("{count} fish"));

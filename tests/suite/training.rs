@@ -352,7 +352,10 @@ fn a_dcgan_job_in_halves_makes_the_same_iterations_as_whole_steps() {
     let mut halves = DcganJob::new(cfg, 2).unwrap().in_halves();
     for step in 1..=3u64 {
         let want = whole.step();
-        assert!(matches!(halves.step_deferred(), Deferred::Half), "step {step}: G's half gives no report");
+        assert!(
+            matches!(halves.step_deferred(), Deferred::Half),
+            "step {step}: G's half gives no report"
+        );
         let Deferred::Ready(got) = halves.step_deferred() else {
             panic!("step {step}: D's half gives the report");
         };

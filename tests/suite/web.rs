@@ -55,3 +55,21 @@ fn bad_query_is_refused_with_every_problem_named() {
     assert!(options_from_query("seconds=NaN").is_err());
     assert_eq!(options_from_query(&format!("fish={MAX_FISH}")).unwrap().fish, MAX_FISH);
 }
+
+/// The tank panel's fps label: what the frames take, not moved by the odd near-zero interval
+/// (two updates in one browser frame) or one long training frame; nothing without frames.
+#[test]
+fn the_fps_label_reads_the_usual_frame() {
+    use shoal::util::frames_per_second;
+    let mut page: Vec<f64> = vec![55.0; 14];
+    page.extend([0.2, 0.3, 0.1, 420.0, 0.2, 610.0]);
+    let fps = frames_per_second(page.iter().copied()).unwrap();
+    assert!((fps - 1000.0 / 55.0).abs() < 0.01, "{fps}");
+    // A plain mean of 1/dt or of the times would be far off.
+    let mean_ms = page.iter().sum::<f64>() / page.len() as f64;
+    assert!((1000.0 / mean_ms - fps).abs() > 5.0);
+    let steady = frames_per_second([16.0, 17.0, 16.5, 16.0, 17.0].into_iter()).unwrap();
+    assert!((57.0..=63.0).contains(&steady), "{steady}");
+    assert_eq!(frames_per_second(std::iter::empty()), None);
+    assert_eq!(frames_per_second([0.0, 0.0, 0.0].into_iter()), None);
+}
