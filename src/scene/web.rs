@@ -140,19 +140,21 @@ pub fn run() {
 /// `window.shoalNoWebGpu`), for the training panel's backend line.
 #[cfg(all(target_arch = "wasm32", not(feature = "gpu")))]
 pub fn why_no_webgpu() -> String {
-    web_sys::window()
-        .and_then(|w| js_sys::Reflect::get(&w, &"shoalNoWebGpu".into()).ok())
-        .and_then(|v| v.as_string())
-        .unwrap_or_else(|| super::backend::NO_GPU_BUILD.into())
+    page_string("shoalNoWebGpu").unwrap_or_else(|| super::backend::NO_GPU_BUILD.into())
 }
 
 /// The page's name for the browser's WebGPU adapter when it is a software one (`web/index.html`
 /// sets `window.shoalSoftwareWebGpu` from `GPUAdapterInfo.isFallbackAdapter`).
 #[cfg(all(target_arch = "wasm32", feature = "gpu"))]
 pub fn software_webgpu() -> Option<String> {
-    web_sys::window()
-        .and_then(|w| js_sys::Reflect::get(&w, &"shoalSoftwareWebGpu".into()).ok())
-        .and_then(|v| v.as_string())
+    page_string("shoalSoftwareWebGpu")
+}
+
+/// A string the page (`web/index.html`) left for the app as `window.<name>`.
+#[cfg(target_arch = "wasm32")]
+fn page_string(name: &str) -> Option<String> {
+    let window: wasm_bindgen::JsValue = web_sys::window()?.into();
+    js_sys::Reflect::get(&window, &name.into()).ok()?.as_string()
 }
 
 /// The page's status box (`#status` in web/index.html): "Loading…", then gone or an error.

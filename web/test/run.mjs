@@ -185,8 +185,9 @@ async function testBrowser(bundle) {
     failures.push(`choice: ${e}`);
   }
 
-  // 3. Training on this bundle's backend (webgpu/: its WebGPU adapter, asked for by backend=wgpu). With WebGPU here that is SwiftShader, a software
-  // GPU in Chromium's GPU process, which also draws the page's WebGL2: its first step compiles
+  // 3. Training on this bundle's backend (webgpu/: its WebGPU adapter, asked for by
+  // backend=wgpu). With WebGPU here that is SwiftShader, a software GPU in Chromium's GPU
+  // process, which also draws the page's WebGL2: its first step compiles
   // every kernel (tens of seconds) and the frames wait meanwhile, so the WebGPU run trains the
   // lighter Path-SGD (its DCGAN took no step within a minute here); WebGL2 only: the DCGAN.
   const job = bundle === 'webgpu' ? 'Path-SGD' : 'DCGAN';

@@ -218,9 +218,8 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// One G step, then one D step.
     pub fn step(&mut self) -> IterReport {
-        let (values, epoch_done) = self.step_on_device();
-        let read = values.into_data().convert::<f32>().to_vec::<f32>().expect("f32 losses");
-        IterReport::from_values(&read, epoch_done)
+        self.g_half();
+        self.d_half_read()
     }
 
     /// [`Trainer::step`] with its four numbers (`[g_loss, d_loss, d_real, d_fake]`) left on the
@@ -270,11 +269,17 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.half = Some((x, epoch_done, g_value));
     }
 
-    /// The second half of an iteration (the first, [`Trainer::g_half`], taken first if it was
-    /// not): D's step; the iteration's four numbers on the device and whether it ended an epoch.
+    /// [`Trainer::d_half`] with the iteration's numbers read back (a synchronous read).
+    pub fn d_half_read(&mut self) -> IterReport {
+        let (values, epoch_done) = self.d_half();
+        let read = values.into_data().convert::<f32>().to_vec::<f32>().expect("f32 losses");
+        IterReport::from_values(&read, epoch_done)
+    }
+
+    /// The second half of an iteration, after [`Trainer::g_half`]: D's step; the iteration's
+    /// four numbers on the device and whether it ended an epoch.
     pub fn d_half(&mut self) -> (Tensor<B::InnerBackend, 1>, bool) {
-        self.g_half();
-        let (x, epoch_done, g_value) = self.half.take().expect("G half done");
+        let (x, epoch_done, g_value) = self.half.take().expect("G half done before D half");
         let (n, lr) = (self.cfg.batch, self.cfg.lr(self.epoch));
         // D step: fakes (detached: made by an untracked copy of G) are 0, real images are 1.
         let d = self.d.take().expect("D present");

@@ -416,10 +416,8 @@ impl<B: AutodiffBackend> Job for DcganJob<B> {
                 self.gan.g_half();
                 return Deferred::Half;
             }
-            let (values, epoch_done) = self.gan.d_half();
-            let read = values.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
-            let read: Vec<f32> = (0..4).map(|k| read.get(k).copied().unwrap_or(f32::NAN)).collect();
-            return Deferred::Ready(self.report(&crate::learn::dcgan::IterReport::from_values(&read, epoch_done)));
+            let r = self.gan.d_half_read();
+            return Deferred::Ready(self.report(&r));
         }
         if !self.read_async {
             return Deferred::Ready(self.step());
