@@ -235,6 +235,17 @@ impl Plugin for GpuTrainingPlugin {
         if self.auto {
             state = state.chosen_automatically();
         }
+        // CPU trainings run in Web Workers of their own (`web::browser_factory`).
+        let state = match state.device {
+            TrainDevice::Cpu => BackendState {
+                label: state
+                    .label
+                    .replacen("CPU (burn Flex)", "CPU (burn Flex, a Web Worker each)", 1),
+                ..state
+            },
+            #[cfg(feature = "gpu")]
+            TrainDevice::Gpu(_) => state,
+        };
         match &state.fallback {
             Some(why) => warn!("training on the CPU (burn Flex): {why}"),
             None => info!("training on {}", state.label),
@@ -341,6 +352,17 @@ pub fn start_browser_gpu(app: &mut App, auto: bool) {
         let state = {
             let _ = auto;
             BackendState::cpu_because(super::web::why_no_webgpu())
+        };
+        // CPU trainings run in Web Workers of their own (`web::browser_factory`).
+        let state = match state.device {
+            TrainDevice::Cpu => BackendState {
+                label: state
+                    .label
+                    .replacen("CPU (burn Flex)", "CPU (burn Flex, a Web Worker each)", 1),
+                ..state
+            },
+            #[cfg(feature = "gpu")]
+            TrainDevice::Gpu(_) => state,
         };
         match &state.fallback {
             Some(why) => warn!("training on the CPU (burn Flex): {why}"),

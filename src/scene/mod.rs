@@ -398,13 +398,14 @@ pub fn add_training(app: &mut App, opts: &AppOptions) {
     #[cfg(not(target_arch = "wasm32"))]
     crate::learn::live::share::start_training_pool(opts.split_two_cores().then_some(1));
     for &k in &opts.jobs {
-        // wasm has no threads: there the jobs step on the main thread within a frame budget.
         #[cfg(not(target_arch = "wasm32"))]
         let mut job = training::JobState::threaded(k.name(), k.factory(settings.clone(), backend.clone()));
+        // In the browser the page drives each job from its frames: a CPU job trains in a Web
+        // Worker, a GPU job queues its steps (see `web::browser_factory`).
         #[cfg(target_arch = "wasm32")]
         let mut job = training::JobState::inline(
             k.name(),
-            k.factory(settings.clone(), backend.clone()),
+            web::browser_factory(k, settings.clone(), backend.clone()),
             web::TRAIN_BUDGET,
         );
         if opts.autostart {

@@ -1,17 +1,21 @@
 //! Where the browser build differs from native, in one place: the canvas the app draws
 //! into, options from the page's query string instead of a command line, output to the
-//! browser console instead of stdout, and training stepped on the main thread within a
-//! per-frame budget (wasm has no threads; see [`super::add_training`]).
+//! browser console instead of stdout, and where the trainings run: a CPU job in a Web Worker
+//! of its own (the page's bundle again, `web/worker.js`; see [`browser_factory`] and
+//! [`crate::learn::live::browser`]), a GPU job on the page's thread, whose steps only queue
+//! work for the GPU.
 //!
-//! The query parser is plain Rust and is tested on native.
+//! The query parser and the job specs sent to workers are plain Rust, tested on native.
 
-use super::{AppOptions, JobKind};
+use super::{AppOptions, JobKind, JobSettings};
+use crate::learn::live::wire::{Reader, Writer};
 use std::time::Duration;
 
 /// The page's canvas (`web/index.html`).
 pub const CANVAS: &str = "#shoal";
 
-/// Training time per frame in the browser (the rest of the frame draws the tank).
+/// Training time per frame for a job stepped on the page's thread (a GPU job, or a CPU job where
+/// the page gives no worker); the rest of the frame draws the tank.
 pub const TRAIN_BUDGET: Duration = Duration::from_millis(8);
 
 /// App options from a query string such as `?fish=500&seed=3&train=basics,dcgan&autostart=1`.
@@ -111,6 +115,11 @@ pub const DIGIT_FILES: [&str; 2] = ["mnist/train-images-idx3-ubyte.gz", "mnist/t
 /// digits download. A bad query is shown in the page (and the console), and nothing starts.
 #[cfg(target_arch = "wasm32")]
 pub fn run() {
+    // The same bundle started in a Web Worker (web/worker.js): serve one training job.
+    if web_sys::window().is_none() {
+        crate::learn::live::browser::serve(build_from_spec);
+        return;
+    }
     let query = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.url().ok())
@@ -128,9 +137,6 @@ pub fn run() {
             return;
         }
     };
-    if !opts.jobs.is_empty() {
-        wasm_bindgen_futures::spawn_local(fetch_digits());
-    }
     let mut app = super::build_app(&opts);
     app.add_systems(bevy::prelude::Last, first_frame);
     app.run();
@@ -172,6 +178,17 @@ fn show_in_page(message: &str) {
     }
 }
 
+/// Starts the download of the live trainings' digits (once per page or worker): a job that
+/// needs them is [`crate::learn::live::NotReady`] until they are in.
+#[cfg(target_arch = "wasm32")]
+fn need_digits() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ASKED: AtomicBool = AtomicBool::new(false);
+    if !ASKED.swap(true, Ordering::Relaxed) {
+        wasm_bindgen_futures::spawn_local(fetch_digits());
+    }
+}
+
 /// Downloads the live trainings' digits and hands them over (or why they could not be had).
 #[cfg(target_arch = "wasm32")]
 async fn fetch_digits() {
@@ -188,18 +205,19 @@ async fn fetch_digits() {
     crate::learn::data::provide_live_train(result);
 }
 
-/// The bytes at `url` (relative to the page).
+/// The bytes at `url` (relative to the page, or to a worker's script, which sits beside it).
 #[cfg(target_arch = "wasm32")]
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
     let js = |e: wasm_bindgen::JsValue| format!("{url}: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")));
-    let window = web_sys::window().ok_or("no browser window")?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
-        .await
-        .map_err(js)?
-        .dyn_into()
-        .map_err(js)?;
+    let request = match web_sys::window() {
+        Some(window) => window.fetch_with_str(url),
+        None => js_sys::global()
+            .unchecked_into::<web_sys::WorkerGlobalScope>()
+            .fetch_with_str(url),
+    };
+    let response: web_sys::Response = JsFuture::from(request).await.map_err(js)?.dyn_into().map_err(js)?;
     if !response.ok() {
         return Err(format!("{url}: HTTP {}", response.status()));
     }
@@ -219,4 +237,99 @@ fn first_frame(frames: bevy::prelude::Res<bevy::diagnostic::FrameCount>, mut don
             status.set_class_name("gone");
         }
     }
+}
+
+/// A job's kind and settings as the page sends them to its training worker (the worker
+/// rebuilds the job from them: [`decode_spec`]).
+pub fn encode_spec(kind: JobKind, s: &JobSettings) -> Vec<u8> {
+    use crate::learn::dcgan::OptimizerKind;
+    let mut w = Writer::default();
+    w.u8(match kind {
+        JobKind::Basics => 0,
+        JobKind::PathSgd => 1,
+        JobKind::Dcgan => 2,
+    });
+    w.f64(s.path_sgd_p)
+        .u64(s.path_sgd_batch as u64)
+        .u64(s.path_sgd_hidden as u64)
+        .u64(s.dcgan_batch as u64)
+        .u8(match s.dcgan_optimizer {
+            OptimizerKind::Sgd => 0,
+            OptimizerKind::Adam => 1,
+        })
+        .u64(s.dcgan_grid_every);
+    w.0
+}
+
+/// The job a worker is asked to train; a spec that is not [`encode_spec`]'s is an error.
+pub fn decode_spec(bytes: &[u8]) -> Result<(JobKind, JobSettings), String> {
+    use crate::learn::dcgan::OptimizerKind;
+    let mut r = Reader(bytes);
+    let kind = match r.u8()? {
+        0 => JobKind::Basics,
+        1 => JobKind::PathSgd,
+        2 => JobKind::Dcgan,
+        k => return Err(format!("unknown training {k}")),
+    };
+    let size = |v: u64| usize::try_from(v).map_err(|_| format!("size {v} too large"));
+    let s = JobSettings {
+        dcgan_from: None,
+        path_sgd_p: r.f64()?,
+        path_sgd_batch: size(r.u64()?)?,
+        path_sgd_hidden: size(r.u64()?)?,
+        dcgan_batch: size(r.u64()?)?,
+        dcgan_optimizer: match r.u8()? {
+            0 => OptimizerKind::Sgd,
+            1 => OptimizerKind::Adam,
+            o => return Err(format!("unknown optimiser {o}")),
+        },
+        dcgan_grid_every: r.u64()?,
+    };
+    r.end()?;
+    Ok((kind, s))
+}
+
+/// In a training worker: the job the page asked for, on the CPU (burn Flex).
+#[cfg(target_arch = "wasm32")]
+fn build_from_spec(spec: &[u8]) -> anyhow::Result<Box<dyn crate::learn::live::Job>> {
+    let (kind, settings) = decode_spec(spec).map_err(|e| anyhow::anyhow!("a bad training spec: {e}"))?;
+    if kind != JobKind::Basics {
+        need_digits();
+    }
+    let settings = super::SharedSettings(std::sync::Arc::new(std::sync::Mutex::new(settings)));
+    kind.factory(settings, super::backend::SharedBackend::cpu())()
+}
+
+/// The browser's factory for a job: on the CPU it trains in a Web Worker of its own (the
+/// page's thread only draws); on the browser's GPU (whose steps only queue work) on the page's
+/// thread; where the page gives no worker, on the page's thread in half steps.
+#[cfg(target_arch = "wasm32")]
+pub fn browser_factory(
+    kind: JobKind,
+    settings: super::SharedSettings,
+    backend: super::backend::SharedBackend,
+) -> crate::learn::live::Factory {
+    use crate::learn::live::browser::{NoWorker, worker_factory};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let inline = kind.factory(settings.clone(), backend.clone());
+    let bundle = page_string("shoalBundle").unwrap_or_else(|| "webgpu".into());
+    let spec = move || encode_spec(kind, &settings.0.lock().unwrap_or_else(|e| e.into_inner()));
+    let worker = worker_factory(format!("worker.js?bundle={bundle}"), spec);
+    let no_worker = AtomicBool::new(false);
+    std::sync::Arc::new(move || {
+        let on_gpu = kind != JobKind::Basics && backend.for_job()?.on_gpu();
+        if !on_gpu && !no_worker.load(Ordering::Relaxed) {
+            match worker() {
+                Err(e) if e.is::<NoWorker>() => {
+                    print_error(&format!("shoal: {e}; {} trains on the page's thread", kind.name()));
+                    no_worker.store(true, Ordering::Relaxed);
+                }
+                built => return built,
+            }
+        }
+        if kind != JobKind::Basics {
+            need_digits();
+        }
+        inline()
+    })
 }

@@ -73,3 +73,115 @@ fn the_fps_label_reads_the_usual_frame() {
     assert_eq!(frames_per_second(std::iter::empty()), None);
     assert_eq!(frames_per_second([0.0, 0.0, 0.0].into_iter()), None);
 }
+
+/// What the page and a training worker say to each other survives the trip as bytes, and a
+/// cut or corrupted message is an error, never a panic or a wrong value.
+#[test]
+fn worker_messages_round_trip_and_broken_ones_are_errors() {
+    use shoal::learn::live::wire::{FromWorker, ToWorker};
+    use shoal::learn::live::{BasicsJob, Command, Job, Quality};
+    // A real step's report (the basics job's three losses), with a picture and a score added.
+    let mut job = BasicsJob::new(3, 5);
+    let mut report = job.step();
+    assert_eq!(report.values.len(), 3);
+    report.image = Some(((0..12).map(|v| v * 20).collect(), 4, 3));
+    report.quality = Some(Quality {
+        score: 4.5,
+        frechet: 80.25,
+    });
+    let from = [
+        FromWorker::Hello,
+        FromWorker::Waiting("loading the MNIST digits…".into()),
+        FromWorker::Ready {
+            series: job.series(),
+            log_scale: job.log_scale(),
+            image: Some((vec![7; 6], 3, 2)),
+        },
+        FromWorker::Report(report.clone()),
+        FromWorker::Report(shoal::learn::live::Report {
+            step: 9,
+            error: Some("the training worker stopped".into()),
+            ..Default::default()
+        }),
+        FromWorker::Error("cannot start: out of memory".into()),
+    ];
+    for m in &from {
+        let bytes = m.encode();
+        assert_eq!(&FromWorker::decode(&bytes).unwrap(), m);
+        // Every cut is an error, and so is a byte too many.
+        for n in 0..bytes.len() {
+            assert!(FromWorker::decode(&bytes[..n]).is_err(), "{m:?} cut at {n}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(FromWorker::decode(&long).is_err());
+    }
+    // The names come back as the same curve names.
+    let FromWorker::Report(back) = FromWorker::decode(&from[3].encode()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(back.values.iter().map(|v| v.0).collect::<Vec<_>>(), job.series());
+    let to = [
+        ToWorker::Start(vec![1, 2, 3]),
+        ToWorker::Step,
+        ToWorker::Cmd(Command::Rescale { layer: 1, c: 8.0 }),
+        ToWorker::Cmd(Command::SetLr(0.003)),
+    ];
+    for m in &to {
+        let bytes = m.encode();
+        assert_eq!(&ToWorker::decode(&bytes).unwrap(), m);
+        for n in 0..bytes.len() {
+            assert!(ToWorker::decode(&bytes[..n]).is_err());
+        }
+    }
+    // An unknown message, and an image whose size does not match its pixels.
+    assert!(FromWorker::decode(&[9]).is_err() && ToWorker::decode(&[9]).is_err());
+    let mut bad = FromWorker::Ready {
+        series: vec![],
+        log_scale: false,
+        image: Some((vec![1; 6], 3, 2)),
+    }
+    .encode();
+    let at = bad.len() - 6 - 8 - 8 - 8; // the image's width
+    bad[at] = 4;
+    assert!(FromWorker::decode(&bad).unwrap_err().contains("image of 4x2"));
+    // A huge count in a short message is refused before anything is allocated.
+    let mut huge = vec![3];
+    huge.extend_from_slice(&[0; 10]);
+    huge.extend_from_slice(&u64::MAX.to_le_bytes());
+    assert!(FromWorker::decode(&huge).is_err());
+}
+
+/// The job a worker is told to build is the one the page's settings describe.
+#[test]
+fn a_training_spec_for_a_worker_round_trips_and_a_bad_one_is_an_error() {
+    use shoal::learn::dcgan::OptimizerKind;
+    use shoal::scene::JobSettings;
+    use shoal::scene::web::{decode_spec, encode_spec};
+    let settings = JobSettings {
+        path_sgd_p: 1.5,
+        path_sgd_batch: 50,
+        path_sgd_hidden: 128,
+        dcgan_batch: 32,
+        dcgan_optimizer: OptimizerKind::Sgd,
+        dcgan_grid_every: 7,
+        ..JobSettings::default()
+    };
+    assert_ne!(settings, JobSettings::default());
+    for kind in [JobKind::Basics, JobKind::PathSgd, JobKind::Dcgan] {
+        for s in [&settings, &JobSettings::default()] {
+            let bytes = encode_spec(kind, s);
+            assert_eq!(decode_spec(&bytes).unwrap(), (kind, s.clone()));
+            for n in 0..bytes.len() {
+                assert!(decode_spec(&bytes[..n]).is_err());
+            }
+        }
+    }
+    let mut bad = encode_spec(JobKind::Dcgan, &settings);
+    bad[0] = 7;
+    assert!(decode_spec(&bad).unwrap_err().contains("unknown training 7"));
+    let mut bad = encode_spec(JobKind::Dcgan, &settings);
+    let opt = bad.len() - 9;
+    bad[opt] = 5;
+    assert!(decode_spec(&bad).unwrap_err().contains("unknown optimiser 5"));
+}

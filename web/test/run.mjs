@@ -6,7 +6,8 @@
 //   2. The page's own choice (no bundle= given): webgpu/ only for a hardware WebGPU adapter;
 //      for a software one (SwiftShader, here) webgl2/, the panel saying why the CPU trains.
 //   3. Training on the bundle's backend (webgpu/: the WebGPU adapter, asked for with
-//      backend=wgpu; webgl2/: the CPU): it takes steps, the panel names the backend.
+//      backend=wgpu; webgl2/: the CPU, in a Web Worker): it takes steps, the panel names the
+//      backend.
 //   4. A bad address (?fish=lots): a message in the page names the problem.
 // Prints one JSON line per kind of browser ("bundle": webgpu / webgl2); exits non-zero on any
 // failure.
@@ -213,6 +214,7 @@ async function testBrowser(bundle) {
     report.train_steps_per_s = rate;
     report.dcgan_steps_per_s = job === 'DCGAN' ? rate : null;
     report.train_backend = last?.train_backend ?? null;
+    report.training_frame_p50_ms = last?.p50_ms ?? null;
     report.training_frame_p95_ms = last?.p95_ms ?? null;
     report.poster_changed = !before.equals(after);
     if (steps < 1) failures.push(`${job} took no step`);
@@ -220,6 +222,10 @@ async function testBrowser(bundle) {
     // The panel's line: "CPU (burn Flex)[: why not the GPU]" or "GPU '<adapter>' (...)".
     if (report.train_backend == null || !report.train_backend.startsWith('CPU') !== wantGpu) {
       failures.push(`training backend '${report.train_backend}' is not the ${wantGpu ? 'GPU' : 'CPU'}`);
+    }
+    // On the CPU each training runs in a Web Worker of its own, off the page's thread.
+    if (!wantGpu && !report.train_backend?.includes('Web Worker')) {
+      failures.push(`training backend '${report.train_backend}' does not say the CPU trainings run in Web Workers`);
     }
     if (v.errors.length) failures.push(`training: ${v.errors.length} console error(s): ${v.errors.slice(0, 3).join(' | ')}`);
     await v.page.context().close();

@@ -66,6 +66,7 @@ impl Job for BasicsJob {
             values,
             image: None,
             quality: None,
+            error: None,
         }
     }
     fn command(&mut self, cmd: &Command) {
@@ -153,6 +154,7 @@ impl<B: AutodiffBackend> PathSgdJob<B> {
             diverged: self.runs.iter().all(|r| r.diverged),
             finished: false,
             quality: None,
+            error: None,
         }
     }
 }
@@ -390,6 +392,7 @@ fn dcgan_report(step: u64, r: &crate::learn::dcgan::IterReport, image: Option<(V
         values,
         image,
         quality: None,
+        error: None,
     }
 }
 

@@ -1,9 +1,12 @@
 //! The three trainings as live, steppable jobs with one small interface, so the app can
 //! run them (on a worker thread, or in per-frame time budgets) and plot what they report.
 
+#[cfg(target_arch = "wasm32")]
+pub mod browser;
 mod jobs;
 mod runner;
 pub mod share;
+pub mod wire;
 mod worker;
 
 pub use jobs::{BasicsJob, DcganJob, FIRST_DIGITS_SCORE, Judge, LIVE_LRS, PathSgdJob, SCORE_SAMPLES};
@@ -23,6 +26,8 @@ pub struct Report {
     pub finished: bool,
     /// A quality measurement taken at this step (the DCGAN's samples, scored).
     pub quality: Option<Quality>,
+    /// The job cannot go on (e.g. its browser worker stopped): why. The job stops.
+    pub error: Option<String>,
 }
 
 /// How good a generator's samples are, by the shipped classifier: its score of fresh samples

@@ -281,7 +281,10 @@ impl Runner {
             self.last_image = Some(img);
             self.image_version += 1;
         }
-        if r.diverged || r.finished {
+        if let Some(e) = r.error {
+            self.error = Some(e);
+        }
+        if r.diverged || r.finished || self.error.is_some() {
             // The job stopped itself (the worker already did): account the time, stay paused.
             self.diverged |= r.diverged;
             self.finished |= r.finished;
@@ -368,7 +371,7 @@ impl Runner {
                     reports.push(r);
                 }
                 let resting = rest_until.is_some_and(|t| Instant::now() < t) || reading.is_some();
-                let stopped = reports.iter().any(|r| r.diverged || r.finished);
+                let stopped = reports.iter().any(|r| r.diverged || r.finished || r.error.is_some());
                 if let (true, false, false, Some(j)) = (self.running, resting, stopped, job.as_mut()) {
                     // A fixed count per frame (whole steps of the running total), or at least
                     // one step and then as many as fit the time budget.
@@ -404,7 +407,7 @@ impl Runner {
                                 r
                             }
                         };
-                        let stop = r.diverged || r.finished;
+                        let stop = r.diverged || r.finished || r.error.is_some();
                         reports.push(r);
                         if stop || (quota.is_none() && start.elapsed() >= budget) {
                             break;
