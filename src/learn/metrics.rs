@@ -87,16 +87,30 @@ impl<B: Backend> Classifier<B> {
 // Version 2: the four-conv network (version 1 files, two convs, are refused as not ours).
 const MAGIC: &[u8] = b"SHOALCLS2\n";
 /// The trained classifier shipped with shoal (`shoal classifier` rebuilds it).
+#[cfg(not(target_arch = "wasm32"))]
 pub static BUNDLED: &[u8] = include_bytes!("../../assets/classifier.bin");
 
-/// The shipped classifier for the app's live quality number. Not in the browser: its weights
-/// (3.5 MB) are left out of the .wasm, and scoring 256 samples there would hold the page's one
-/// thread for seconds.
+/// The shipped classifier's weights as the browser fetched them (its .wasm leaves the 3.5 MB
+/// out): set by [`provide_classifier`].
+#[cfg(target_arch = "wasm32")]
+static FETCHED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// Hands the browser build the shipped classifier's weights once it has fetched them (a
+/// training worker does, where the DCGAN scores its samples off the page's thread). The first
+/// call wins.
+#[cfg(target_arch = "wasm32")]
+pub fn provide_classifier(bytes: Vec<u8>) {
+    let _ = FETCHED.set(bytes);
+}
+
+/// The shipped classifier for the app's live quality number: compiled in on native; in the
+/// browser what [`provide_classifier`] gave (`None` before, or where nothing was fetched).
 pub fn live_classifier<B: Backend>() -> Option<Classifier<B>> {
     #[cfg(not(target_arch = "wasm32"))]
-    return Classifier::from_bytes(BUNDLED, &Default::default()).ok();
+    let bytes = BUNDLED;
     #[cfg(target_arch = "wasm32")]
-    None
+    let bytes = FETCHED.get()?;
+    Classifier::from_bytes(bytes, &Default::default()).ok()
 }
 
 /// Why classifier weights could not be used.
@@ -139,6 +153,7 @@ impl<B: Backend> Classifier<B> {
     }
 
     /// The classifier shipped in `assets/classifier.bin`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn bundled(dev: &B::Device) -> Result<Self, ClassifierError> {
         Self::from_bytes(BUNDLED, dev)
     }

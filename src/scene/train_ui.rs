@@ -269,8 +269,11 @@ pub fn minutes_seconds(d: std::time::Duration) -> String {
 fn quality_panel(ui: &mut egui::Ui, job: &crate::scene::training::JobState, replay: bool) {
     use crate::learn::live::{FIRST_DIGITS_SCORE, SCORE_SAMPLES};
     let line = match (job.quality.last(), job.first_digits) {
-        // The browser's .wasm carries no classifier weights.
-        (None, _) if cfg!(target_arch = "wasm32") => "classifier score: not in the browser build".to_string(),
+        // In the browser the score is taken in the training's Web Worker; a DCGAN on the
+        // browser's GPU steps on the page's thread, which must not stall for it.
+        (None, _) if cfg!(target_arch = "wasm32") && job.steps > 1 => {
+            "classifier score: only for a DCGAN on the CPU (in its Web Worker)".to_string()
+        }
         (None, _) => "classifier score: after the first step".to_string(),
         (Some(q), None) => format!(
             "classifier score {:.2} of {SCORE_SAMPLES} samples (Fréchet {:.0}); digits from {FIRST_DIGITS_SCORE:.0}",

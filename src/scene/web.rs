@@ -189,6 +189,51 @@ fn need_digits() {
     }
 }
 
+/// The files a training worker fetches for the DCGAN's live quality number: the shipped
+/// classifier's weights and the test digits its Fréchet distance compares with.
+pub const JUDGE_FILES: [&str; 3] = [
+    "classifier.bin",
+    "mnist/t10k-images-idx3-ubyte.gz",
+    "mnist/t10k-labels-idx1-ubyte.gz",
+];
+
+/// Where the live quality number's files are: 0 not asked for, 1 on their way, 2 done (in, or
+/// given up: then the DCGAN trains without a score).
+#[cfg(target_arch = "wasm32")]
+static JUDGE_FILES_STATE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Starts the download of the live quality number's files (once); `true` once it has ended.
+#[cfg(target_arch = "wasm32")]
+fn judge_files_done() -> bool {
+    use std::sync::atomic::Ordering;
+    if JUDGE_FILES_STATE
+        .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
+    {
+        wasm_bindgen_futures::spawn_local(async {
+            let result = async {
+                let classifier = fetch_bytes(JUDGE_FILES[0]).await?;
+                let images = fetch_bytes(JUDGE_FILES[1]).await?;
+                let labels = fetch_bytes(JUDGE_FILES[2]).await?;
+                let test =
+                    crate::learn::data::Digits::from_idx_bytes(&images, &labels, None, "bundled MNIST (test, 2,000)")
+                        .map_err(|e| e.to_string())?;
+                Ok::<_, String>((classifier, test))
+            }
+            .await;
+            match result {
+                Ok((classifier, test)) => {
+                    crate::learn::metrics::provide_classifier(classifier);
+                    crate::learn::data::provide_live_test(test);
+                }
+                Err(e) => print_error(&format!("shoal: no live classifier score: {e}")),
+            }
+            JUDGE_FILES_STATE.store(2, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    JUDGE_FILES_STATE.load(Ordering::Relaxed) == 2
+}
+
 /// Downloads the live trainings' digits and hands them over (or why they could not be had).
 #[cfg(target_arch = "wasm32")]
 async fn fetch_digits() {
@@ -295,6 +340,13 @@ fn build_from_spec(spec: &[u8]) -> anyhow::Result<Box<dyn crate::learn::live::Jo
     let (kind, settings) = decode_spec(spec).map_err(|e| anyhow::anyhow!("a bad training spec: {e}"))?;
     if kind != JobKind::Basics {
         need_digits();
+    }
+    // The DCGAN scores its samples here, off the page's thread: it starts with the classifier.
+    if kind == JobKind::Dcgan && !judge_files_done() {
+        return Err(crate::learn::live::NotReady {
+            what: "loading the classifier for the live score…",
+        }
+        .into());
     }
     let settings = super::SharedSettings(std::sync::Arc::new(std::sync::Mutex::new(settings)));
     kind.factory(settings, super::backend::SharedBackend::cpu())()

@@ -213,6 +213,9 @@ async function testBrowser(bundle) {
     report.train_steps = steps;
     report.train_steps_per_s = rate;
     report.dcgan_steps_per_s = job === 'DCGAN' ? rate : null;
+    // The DCGAN on the CPU scores its samples in its worker (the first step is scored).
+    report.dcgan_score = last?.dcgan_score ?? null;
+    if (job === 'DCGAN' && !(report.dcgan_score >= 1)) failures.push(`no live classifier score (dcgan_score ${report.dcgan_score})`);
     report.train_backend = last?.train_backend ?? null;
     report.training_frame_p50_ms = last?.p50_ms ?? null;
     report.training_frame_p95_ms = last?.p95_ms ?? null;

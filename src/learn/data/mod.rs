@@ -172,6 +172,28 @@ pub fn provide_live_train(digits: Result<Digits, String>) {
     let _ = LIVE_TRAIN.set(digits.map(std::sync::Arc::new));
 }
 
+/// Test digits for the live quality number's Fréchet distance (in the browser: set by
+/// [`provide_live_test`] once fetched).
+static LIVE_TEST: std::sync::OnceLock<std::sync::Arc<Digits>> = std::sync::OnceLock::new();
+
+/// The live quality number's real digits: the bundled test split (in the browser `None` until
+/// fetched).
+pub fn live_test() -> Option<std::sync::Arc<Digits>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return Some(
+        LIVE_TEST
+            .get_or_init(|| std::sync::Arc::new(Digits::bundled(Split::Test)))
+            .clone(),
+    );
+    #[cfg(target_arch = "wasm32")]
+    LIVE_TEST.get().cloned()
+}
+
+/// Hands the browser build the test digits it fetched. The first call wins.
+pub fn provide_live_test(digits: Digits) {
+    let _ = LIVE_TEST.set(std::sync::Arc::new(digits));
+}
+
 impl Digits {
     /// Number of images.
     pub fn len(&self) -> usize {

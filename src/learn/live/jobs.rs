@@ -248,7 +248,6 @@ const SCORE_EVERY: u64 = 20;
 /// The classifier score from which the samples count as digits ("first digits at m:ss").
 pub const FIRST_DIGITS_SCORE: f64 = 5.0;
 /// Real digits the Fréchet distance compares with (the bundled test split's first).
-#[cfg(not(target_arch = "wasm32"))]
 const REAL_FOR_FRECHET: usize = 1000;
 
 /// Scores samples with the shipped classifier, on the CPU: the live quality number.
@@ -259,24 +258,17 @@ pub struct Judge {
 }
 
 impl Judge {
-    /// The shipped classifier, where this build has it (not in the browser's .wasm).
+    /// The shipped classifier and the real digits it compares with, where this build has them
+    /// (in the browser once a training worker has fetched them).
     pub fn load() -> Option<Self> {
-        #[cfg(target_arch = "wasm32")]
-        return None;
-        #[cfg(not(target_arch = "wasm32"))]
-        Self::load_bundled()
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    fn load_bundled() -> Option<Self> {
         let dev = Default::default();
         let model = crate::learn::metrics::live_classifier()?;
+        let test = crate::learn::data::live_test()?;
         // The real digits' features: the same for every job, so computed once (a job is
         // rebuilt on every Reset).
         static REAL: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
         let real = REAL
             .get_or_init(|| {
-                let test = crate::learn::data::Digits::bundled(crate::learn::data::Split::Test);
                 let n = REAL_FOR_FRECHET.min(test.len());
                 crate::learn::metrics::probs_and_features(&model, &test.images[..n * PIXELS], &dev).1
             })
