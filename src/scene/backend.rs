@@ -87,6 +87,14 @@ pub enum TrainDevice {
     Gpu(crate::learn::gpu::WgpuDevice),
 }
 
+/// The panel's name for training on the CPU. In the browser each CPU training runs in a Web
+/// Worker of its own (`web::browser_factory`).
+const CPU: &str = if cfg!(target_arch = "wasm32") {
+    "CPU (burn Flex, a Web Worker each)"
+} else {
+    "CPU (burn Flex)"
+};
+
 /// The device, and a line for the panel that says what it is (and why, on a fallback).
 #[derive(Clone, Debug)]
 pub struct BackendState {
@@ -100,14 +108,14 @@ impl BackendState {
     pub fn cpu() -> Self {
         Self {
             device: TrainDevice::Cpu,
-            label: "CPU (burn Flex)".into(),
+            label: CPU.into(),
             fallback: None,
         }
     }
 
     fn cpu_because(why: String) -> Self {
         Self {
-            label: format!("CPU (burn Flex): {why}"),
+            label: format!("{CPU}: {why}"),
             fallback: Some(why),
             ..Self::cpu()
         }
@@ -118,7 +126,7 @@ impl BackendState {
     pub fn chosen_automatically(self) -> Self {
         match self.fallback {
             Some(why) => Self {
-                label: format!("CPU (burn Flex), chosen by --backend auto: {why}"),
+                label: format!("{CPU}, chosen by --backend auto: {why}"),
                 fallback: None,
                 device: self.device,
             },
@@ -235,17 +243,6 @@ impl Plugin for GpuTrainingPlugin {
         if self.auto {
             state = state.chosen_automatically();
         }
-        // CPU trainings run in Web Workers of their own (`web::browser_factory`).
-        let state = match state.device {
-            TrainDevice::Cpu => BackendState {
-                label: state
-                    .label
-                    .replacen("CPU (burn Flex)", "CPU (burn Flex, a Web Worker each)", 1),
-                ..state
-            },
-            #[cfg(feature = "gpu")]
-            TrainDevice::Gpu(_) => state,
-        };
         match &state.fallback {
             Some(why) => warn!("training on the CPU (burn Flex): {why}"),
             None => info!("training on {}", state.label),
@@ -352,17 +349,6 @@ pub fn start_browser_gpu(app: &mut App, auto: bool) {
         let state = {
             let _ = auto;
             BackendState::cpu_because(super::web::why_no_webgpu())
-        };
-        // CPU trainings run in Web Workers of their own (`web::browser_factory`).
-        let state = match state.device {
-            TrainDevice::Cpu => BackendState {
-                label: state
-                    .label
-                    .replacen("CPU (burn Flex)", "CPU (burn Flex, a Web Worker each)", 1),
-                ..state
-            },
-            #[cfg(feature = "gpu")]
-            TrainDevice::Gpu(_) => state,
         };
         match &state.fallback {
             Some(why) => warn!("training on the CPU (burn Flex): {why}"),
