@@ -168,6 +168,16 @@ impl SharedBackend {
         cv.notify_all();
     }
 
+    /// The browser's CPU trainings run on the page's thread after all (it gave no Web Worker):
+    /// the panel's line says so.
+    #[cfg(target_arch = "wasm32")]
+    pub fn cpu_on_page_thread(&self) {
+        if let Some(state) = self.get().filter(|s| !s.on_gpu()) {
+            let label = state.label.replacen(CPU, "CPU (burn Flex, on the page's thread)", 1);
+            self.set(BackendState { label, ..state });
+        }
+    }
+
     /// The state, if known.
     pub fn get(&self) -> Option<BackendState> {
         self.0.0.lock().unwrap_or_else(|e| e.into_inner()).clone()

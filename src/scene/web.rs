@@ -364,7 +364,9 @@ pub fn browser_factory(
     use crate::learn::live::browser::{NoWorker, worker_factory};
     use std::sync::atomic::{AtomicBool, Ordering};
     let inline = kind.factory(settings.clone(), backend.clone());
-    let bundle = page_string("shoalBundle").unwrap_or_else(|| "webgpu".into());
+    // The bundle the page loaded (the worker loads the same one).
+    let bundle =
+        page_string("shoalBundle").unwrap_or_else(|| if cfg!(feature = "gpu") { "webgpu" } else { "webgl2" }.into());
     let spec = move || encode_spec(kind, &settings.0.lock().unwrap_or_else(|e| e.into_inner()));
     let worker = worker_factory(format!("worker.js?bundle={bundle}"), spec);
     let no_worker = AtomicBool::new(false);
@@ -373,7 +375,9 @@ pub fn browser_factory(
         if !on_gpu && !no_worker.load(Ordering::Relaxed) {
             match worker() {
                 Err(e) if e.is::<NoWorker>() => {
-                    print_error(&format!("shoal: {e}; {} trains on the page's thread", kind.name()));
+                    let line = format!("shoal: {e}; {} trains on the page's thread", kind.name());
+                    web_sys::console::warn_1(&line.into());
+                    backend.cpu_on_page_thread();
                     no_worker.store(true, Ordering::Relaxed);
                 }
                 built => return built,

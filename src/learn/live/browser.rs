@@ -119,8 +119,9 @@ impl Drop for Handle {
     }
 }
 
-/// A worker could not be made at all (e.g. the page forbids workers): the caller may train
-/// on the page's thread instead.
+/// No worker could be made, or it failed before its job was built (e.g. the page forbids
+/// workers, or the browser runs no module workers): the caller may train on the page's thread
+/// instead.
 #[derive(Debug, thiserror::Error)]
 #[error("no Web Worker for the training: {0}")]
 pub struct NoWorker(pub String);
@@ -136,7 +137,7 @@ struct Pending {
 /// that loads this bundle, relative to the page). `spec` describes the job as the worker's
 /// [`serve`] expects it; it is asked when a job is (re)built, so it carries the settings of
 /// that moment. [`NotReady`] until the worker has built its job; [`NoWorker`] if the browser
-/// gives no worker.
+/// gives no worker or it fails before then; the job's own errors (e.g. no digits) as they are.
 pub fn worker_factory(script: String, spec: impl Fn() -> Vec<u8> + 'static) -> Factory {
     let state = OneThread((RefCell::new(None::<Pending>), spec));
     std::sync::Arc::new(move || {
@@ -176,10 +177,12 @@ pub fn worker_factory(script: String, spec: impl Fn() -> Vec<u8> + 'static) -> F
                 Some(FromWorker::Report(_)) => {}
             }
         };
+        // A worker that fails before its job is built (its script cannot load, e.g. a browser
+        // without module workers) counts as no worker: the caller may train on the page.
         let failed = p.handle.inbox.borrow().failed.clone();
         if let Some(why) = failed {
             *slot = None;
-            return Err(anyhow::anyhow!(why));
+            return Err(NoWorker(why).into());
         }
         let waiting = p.waiting;
         match (ready, slot.take()) {
