@@ -200,6 +200,12 @@ async function testBrowser(bundle) {
     const shot = () => v.page.locator('#shoal').screenshot({ timeout: 120000 });
     const before = await shot();
     await v.page.waitForTimeout(trainFor);
+    // The DCGAN's worker first fetches the classifier and scores the first step: on a slow
+    // machine give its first score up to a minute more.
+    const scored = () => v.lines.some((l) => l.kind === 'window' && l.dcgan_score >= 1);
+    for (const until = Date.now() + 60000; job === 'DCGAN' && !scored() && Date.now() < until;) {
+      await v.page.waitForTimeout(1000);
+    }
     const after = await shot();
     await writeFile(join(outDir, bundle, 'training.png'), after);
     // Every report, also those of seconds without a frame (the GPU process busy).
