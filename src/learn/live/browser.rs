@@ -25,6 +25,14 @@ fn js_text(e: JsValue) -> String {
     e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
 
+/// The bytes a message carries (both sides post a `Uint8Array`).
+fn message_bytes(e: &web_sys::MessageEvent) -> Result<Vec<u8>, String> {
+    e.data()
+        .dyn_into::<js_sys::Uint8Array>()
+        .map(|a| a.to_vec())
+        .map_err(|_| "not bytes".to_string())
+}
+
 /// What a worker sent that nobody has read yet.
 #[derive(Default)]
 struct Inbox {
@@ -59,11 +67,7 @@ impl Handle {
         let to = inbox.clone();
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
             let mut inbox = to.borrow_mut();
-            let read = e
-                .data()
-                .dyn_into::<js_sys::Uint8Array>()
-                .map_err(|_| "not bytes".to_string())
-                .and_then(|a| FromWorker::decode(&a.to_vec()));
+            let read = message_bytes(&e).and_then(|b| FromWorker::decode(&b));
             match read {
                 Ok(m) => inbox.messages.push_back(m),
                 Err(why) => {
@@ -327,7 +331,7 @@ fn try_build(s: Shared) {
                     me.said_waiting = Some(what);
                 }
             }
-            later(&s.clone(), 200.0, try_build);
+            later(&s, 200.0, try_build);
         }
         Err(e) => post(&s.borrow().scope, &FromWorker::Error(format!("cannot start: {e:#}"))),
     }
@@ -359,11 +363,7 @@ pub fn serve(build: impl Fn(&[u8]) -> anyhow::Result<Box<dyn Job>> + 'static) {
     }));
     let me = s.clone();
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-        let read = e
-            .data()
-            .dyn_into::<js_sys::Uint8Array>()
-            .map_err(|_| "not bytes".to_string())
-            .and_then(|a| ToWorker::decode(&a.to_vec()));
+        let read = message_bytes(&e).and_then(|b| ToWorker::decode(&b));
         match read {
             Ok(ToWorker::Start(spec)) => {
                 if me.borrow().spec.is_none() {

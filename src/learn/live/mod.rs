@@ -30,6 +30,13 @@ pub struct Report {
     pub error: Option<String>,
 }
 
+impl Report {
+    /// The job stops after this step: it diverged, finished, or cannot go on.
+    pub fn stops(&self) -> bool {
+        self.diverged || self.finished || self.error.is_some()
+    }
+}
+
 /// How good a generator's samples are, by the shipped classifier: its score of fresh samples
 /// (1 to 10; real digits score about 9.7) and the Fréchet distance of their logits to real
 /// digits' (lower is better).

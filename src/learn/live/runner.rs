@@ -260,6 +260,7 @@ impl Runner {
     }
 
     fn absorb(&mut self, r: Report) {
+        let stops = r.stops();
         self.start_step.get_or_insert(r.step.saturating_sub(1));
         self.steps = r.step;
         for (k, (_, v)) in r.values.iter().enumerate() {
@@ -284,7 +285,7 @@ impl Runner {
         if let Some(e) = r.error {
             self.error = Some(e);
         }
-        if r.diverged || r.finished || self.error.is_some() {
+        if stops {
             // The job stopped itself (the worker already did): account the time, stay paused.
             self.diverged |= r.diverged;
             self.finished |= r.finished;
@@ -371,7 +372,7 @@ impl Runner {
                     reports.push(r);
                 }
                 let resting = rest_until.is_some_and(|t| Instant::now() < t) || reading.is_some();
-                let stopped = reports.iter().any(|r| r.diverged || r.finished || r.error.is_some());
+                let stopped = reports.iter().any(Report::stops);
                 if let (true, false, false, Some(j)) = (self.running, resting, stopped, job.as_mut()) {
                     // A fixed count per frame (whole steps of the running total), or at least
                     // one step and then as many as fit the time budget.
@@ -407,7 +408,7 @@ impl Runner {
                                 r
                             }
                         };
-                        let stop = r.diverged || r.finished || r.error.is_some();
+                        let stop = r.stops();
                         reports.push(r);
                         if stop || (quota.is_none() && start.elapsed() >= budget) {
                             break;

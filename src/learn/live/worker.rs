@@ -91,7 +91,7 @@ pub(super) fn worker(factory: Factory, ctl: Receiver<Ctl>, out: Sender<Msg>) {
             let r = j.step();
             let duty = j.duty().clamp(0.05, 1.0);
             rest = start.elapsed().mul_f64((1.0 - duty) / duty);
-            if r.diverged || r.finished {
+            if r.stops() {
                 running = false;
             }
             if out.send(Msg::Report(r)).is_err() {
