@@ -85,6 +85,24 @@ pub enum TrainDevice {
     Cpu,
     #[cfg(feature = "gpu")]
     Gpu(crate::learn::gpu::WgpuDevice),
+    /// In the browser: the browser's WebGPU, in a training worker of the GPU trainer bundle
+    /// (which opens the device there); the page itself holds no GPU device.
+    #[cfg(target_arch = "wasm32")]
+    BrowserGpu,
+}
+
+impl TrainDevice {
+    /// The device for a job built here (not in a browser worker).
+    pub fn for_learn(self) -> anyhow::Result<crate::learn::live::spec::Device> {
+        use crate::learn::live::spec::Device;
+        match self {
+            TrainDevice::Cpu => Ok(Device::Cpu),
+            #[cfg(feature = "gpu")]
+            TrainDevice::Gpu(dev) => Ok(Device::Gpu(dev)),
+            #[cfg(target_arch = "wasm32")]
+            TrainDevice::BrowserGpu => anyhow::bail!("the browser's GPU trains in a Web Worker only"),
+        }
+    }
 }
 
 /// The panel's name for training on the CPU. In the browser each CPU training runs in a Web
@@ -153,7 +171,8 @@ impl SharedBackend {
         Self::resolved(BackendState::cpu())
     }
 
-    fn resolved(state: BackendState) -> Self {
+    /// Known from the start.
+    pub fn resolved(state: BackendState) -> Self {
         Self(Arc::new((Mutex::new(Some(state)), Condvar::new())))
     }
 
@@ -326,44 +345,38 @@ fn renderer_device(_app: &App, _allow_software: bool, _choice: GpuDeviceChoice) 
     BackendState::cpu_because(NO_GPU_BUILD.into())
 }
 
-/// In the browser: the trainings' backend is pending while a WebGPU device of their own is
-/// requested (asynchronously; the page draws with WebGL2 meanwhile), then that device, or the
-/// CPU with the reason (no WebGPU in this browser; with `auto`, a software WebGPU adapter, which
-/// the page found: `window.shoalSoftwareWebGpu`).
+/// In the browser: the trainings' backend from what the page found (`web/index.html` asks
+/// `navigator.gpu` for an adapter before it loads the app): the browser's WebGPU, used by a
+/// training worker that loads the GPU trainer bundle, or the CPU with the reason (no WebGPU in
+/// this browser; with `auto`, a software WebGPU adapter; `backend=flex`).
 #[cfg(target_arch = "wasm32")]
-pub fn start_browser_gpu(app: &mut App, auto: bool) {
-    let backend = SharedBackend::pending();
-    app.insert_resource(backend.clone());
-    wasm_bindgen_futures::spawn_local(async move {
-        #[cfg(feature = "gpu")]
-        let software = super::web::software_webgpu();
-        #[cfg(feature = "gpu")]
-        let state = match (&software, auto) {
-            (Some(name), true) => BackendState::cpu_because(format!(
-                "this browser's WebGPU adapter is a software one ({name}), far slower than the \
-                 CPU at training (backend=wgpu uses it anyway)"
-            )),
-            _ => match crate::learn::gpu::browser_device().await {
-                Ok((dev, adapter)) => BackendState {
-                    device: TrainDevice::Gpu(dev),
-                    label: match &software {
-                        Some(name) => format!("the software WebGPU adapter '{name}' (burn wgpu)"),
-                        None => format!("GPU {adapter} (WebGPU, burn wgpu)"),
-                    },
-                    fallback: None,
-                },
-                Err(e) => BackendState::cpu_because(format!("{e:#}")),
-            },
-        };
-        #[cfg(not(feature = "gpu"))]
-        let state = {
-            let _ = auto;
-            BackendState::cpu_because(super::web::why_no_webgpu())
-        };
-        match &state.fallback {
-            Some(why) => warn!("training on the CPU (burn Flex): {why}"),
-            None => info!("training on {}", state.label),
-        }
-        backend.set(state);
-    });
+pub fn browser_backend(choice: BackendChoice) -> BackendState {
+    use super::web::page_string;
+    let state = match (choice, page_string("shoalWebGpu"), page_string("shoalSoftwareWebGpu")) {
+        (BackendChoice::Flex, ..) => BackendState::cpu(),
+        (_, None, _) => BackendState::cpu_because(
+            page_string("shoalNoWebGpu").unwrap_or_else(|| "this browser offers no WebGPU".into()),
+        ),
+        (BackendChoice::Auto, Some(_), Some(name)) => BackendState::cpu_because(format!(
+            "this browser's WebGPU adapter is a software one ({name}), far slower than the CPU at \
+             training (backend=wgpu uses it anyway)"
+        )),
+        (_, Some(name), software) => BackendState {
+            device: TrainDevice::BrowserGpu,
+            label: format!(
+                "{} '{name}' (WebGPU in a Web Worker, burn wgpu)",
+                if software.is_some() {
+                    "the software WebGPU adapter"
+                } else {
+                    "GPU"
+                }
+            ),
+            fallback: None,
+        },
+    };
+    match &state.fallback {
+        Some(why) => warn!("training on the CPU (burn Flex): {why}"),
+        None => info!("training on {}", state.label),
+    }
+    state
 }

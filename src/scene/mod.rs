@@ -26,143 +26,22 @@ use bevy::diagnostic::FrameTimeDiagnosticsPlugin;
 use bevy::prelude::*;
 use bevy_egui::EguiPlugin;
 
-/// The training jobs the app can run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JobKind {
-    Basics,
-    PathSgd,
-    Dcgan,
+pub use crate::learn::live::spec::{JobKind, JobSettings, LIVE_ADAM_LR};
+
+/// Job `kind` as a factory (it is built on the job's own thread, and again on reset, with the
+/// settings of that moment): DCGAN and Path-SGD on `backend`'s device, the basics (a net of a
+/// few hundred weights) always on the CPU.
+pub fn job_factory(kind: JobKind, settings: SharedSettings, backend: backend::SharedBackend) -> training::Factory {
+    use crate::learn::live::spec::{Device, build};
+    std::sync::Arc::new(move || {
+        let s = settings.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let device = match kind {
+            JobKind::Basics => Device::Cpu,
+            _ => backend.for_job()?.device.for_learn()?,
+        };
+        build(kind, &s, &device)
+    })
 }
-
-impl std::str::FromStr for JobKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "basics" => Ok(Self::Basics),
-            "path-sgd" => Ok(Self::PathSgd),
-            "dcgan" => Ok(Self::Dcgan),
-            _ => Err(format!("unknown training '{s}'; use basics, path-sgd or dcgan")),
-        }
-    }
-}
-
-impl JobKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            JobKind::Basics => "Tensor basics",
-            JobKind::PathSgd => "Path-SGD",
-            JobKind::Dcgan => "DCGAN",
-        }
-    }
-
-    /// The job as a factory (it is built on the job's own thread, and again on reset, with
-    /// the settings of that moment).
-    /// DCGAN and Path-SGD train on `backend`'s device; the basics (a net of a few hundred
-    /// weights) always on the CPU.
-    pub fn factory(self, settings: SharedSettings, backend: backend::SharedBackend) -> training::Factory {
-        use crate::learn::live::{BasicsJob, DcganJob, Job, PathSgdJob};
-        use backend::TrainDevice;
-        let get = move || settings.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match self {
-            JobKind::Basics => std::sync::Arc::new(|| Ok(Box::new(BasicsJob::new(0, 1000)) as Box<dyn Job>)),
-            JobKind::PathSgd => std::sync::Arc::new(move || {
-                let s = get();
-                let (h, b, p) = (s.path_sgd_hidden, s.path_sgd_batch, s.path_sgd_p);
-                Ok(match backend.for_job()?.device {
-                    TrainDevice::Cpu => Box::new(PathSgdJob::new(h, b, p, 1)?) as Box<dyn Job>,
-                    #[cfg(feature = "gpu")]
-                    TrainDevice::Gpu(dev) => {
-                        let job = PathSgdJob::<crate::learn::gpu::GpuAutodiff>::on(h, b, p, 1, dev)?;
-                        // The browser's GPU has no synchronous read.
-                        #[cfg(target_arch = "wasm32")]
-                        let job = job.reading_async();
-                        Box::new(job) as Box<dyn Job>
-                    }
-                })
-            }),
-            JobKind::Dcgan => std::sync::Arc::new(move || {
-                let s = get();
-                let cfg = crate::learn::dcgan::DcganConfig {
-                    batch: s.dcgan_batch,
-                    optimizer: s.dcgan_optimizer,
-                    // The live recipe's Adam steps faster than `shoal dcgan`'s 2e-4.
-                    base_lr: (s.dcgan_optimizer == crate::learn::dcgan::OptimizerKind::Adam)
-                        .then_some(LIVE_ADAM_LR)
-                        .flatten(),
-                    ..Default::default()
-                };
-                let every = s.dcgan_grid_every;
-                let from = s.dcgan_from.clone();
-                Ok(match backend.for_job()?.device {
-                    TrainDevice::Cpu => {
-                        let job = match &from {
-                            Some(bytes) => DcganJob::<crate::learn::CpuAutodiff>::from_checkpoint(
-                                bytes,
-                                every,
-                                Default::default(),
-                            )?,
-                            None => DcganJob::new(cfg, every)?,
-                        };
-                        // In the browser the step runs on the page's one thread: half a step
-                        // a frame holds the frames up half as long.
-                        #[cfg(target_arch = "wasm32")]
-                        let job = job.in_halves();
-                        Box::new(job) as Box<dyn Job>
-                    }
-                    #[cfg(feature = "gpu")]
-                    TrainDevice::Gpu(dev) => {
-                        type Gpu = crate::learn::gpu::GpuAutodiff;
-                        let job = match &from {
-                            Some(bytes) => DcganJob::<Gpu>::from_checkpoint(bytes, every, dev)?,
-                            None => DcganJob::<Gpu>::on(cfg, every, dev)?,
-                        };
-                        #[cfg(target_arch = "wasm32")]
-                        let job = job.reading_async();
-                        Box::new(job) as Box<dyn Job>
-                    }
-                })
-            }),
-        }
-    }
-}
-
-/// Hyper-parameters the panels edit; a job picks them up when it is (re)built on Reset.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JobSettings {
-    /// A `shoal dcgan` checkpoint the DCGAN starts from (`--dcgan-from`; its settings replace
-    /// the batch and optimiser here); `None`: from scratch.
-    pub dcgan_from: Option<std::sync::Arc<Vec<u8>>>,
-    pub path_sgd_p: f64,
-    pub path_sgd_batch: usize,
-    pub path_sgd_hidden: usize,
-    pub dcgan_batch: usize,
-    pub dcgan_optimizer: crate::learn::dcgan::OptimizerKind,
-    /// DCGAN iterations between sample pictures.
-    pub dcgan_grid_every: u64,
-}
-
-impl Default for JobSettings {
-    fn default() -> Self {
-        Self {
-            dcgan_from: None,
-            path_sgd_p: 2.0,
-            path_sgd_batch: 100,
-            path_sgd_hidden: 256,
-            // The live recipe: digits soonest in wall-clock time (Adam at batch 64, lr
-            // LIVE_ADAM_LR, scored 5.1 after 125 steps on the bundled digits; the seed's SGD at
-            // 128 was still noise after 312). A browser frame waits for a whole DCGAN step:
-            // smaller there.
-            dcgan_batch: if cfg!(target_arch = "wasm32") { 16 } else { 64 },
-            dcgan_optimizer: crate::learn::dcgan::OptimizerKind::Adam,
-            dcgan_grid_every: 5,
-        }
-    }
-}
-
-/// The live recipe's Adam learning rate: on the bundled digits at batch 64 it reached a
-/// classifier score of 5.1 after 125 steps (4.5 and 5.4 with two other seeds), where `shoal dcgan`'s 2e-4
-/// was at 1.1 (and 5.1 after 250 steps). In the browser (batch 16, untried there) the recipe's.
-pub const LIVE_ADAM_LR: Option<f64> = if cfg!(target_arch = "wasm32") { None } else { Some(1e-3) };
 
 /// The settings, shared between the panels and the jobs' threads.
 #[derive(Resource, Clone, Default)]
@@ -246,9 +125,9 @@ pub fn build_app(opts: &AppOptions) -> App {
             opts.gpu_device,
             opts.backend == backend::BackendChoice::Auto,
         ));
-        #[cfg(target_arch = "wasm32")]
-        backend::start_browser_gpu(&mut app, opts.backend == backend::BackendChoice::Auto);
     }
+    #[cfg(target_arch = "wasm32")]
+    app.insert_resource(backend::SharedBackend::resolved(backend::browser_backend(opts.backend)));
     add_tank(&mut app, opts);
     app.add_systems(First, cap_catch_up);
     add_training(&mut app, opts);
@@ -399,7 +278,7 @@ pub fn add_training(app: &mut App, opts: &AppOptions) {
     crate::learn::live::share::start_training_pool(opts.split_two_cores().then_some(1));
     for &k in &opts.jobs {
         #[cfg(not(target_arch = "wasm32"))]
-        let mut job = training::JobState::threaded(k.name(), k.factory(settings.clone(), backend.clone()));
+        let mut job = training::JobState::threaded(k.name(), job_factory(k, settings.clone(), backend.clone()));
         // In the browser the page drives each job from its frames: a CPU job trains in a Web
         // Worker, a GPU job queues its steps (see `web::browser_factory`).
         #[cfg(target_arch = "wasm32")]

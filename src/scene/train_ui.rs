@@ -269,10 +269,10 @@ pub fn minutes_seconds(d: std::time::Duration) -> String {
 fn quality_panel(ui: &mut egui::Ui, job: &crate::scene::training::JobState, replay: bool) {
     use crate::learn::live::{FIRST_DIGITS_SCORE, SCORE_SAMPLES};
     let line = match (job.quality.last(), job.first_digits) {
-        // In the browser the score is taken in the training's Web Worker; a DCGAN on the
-        // browser's GPU steps on the page's thread, which must not stall for it.
+        // In the browser the training's Web Worker fetches the classifier before it starts;
+        // without it (a failed download) the DCGAN trains unscored.
         (None, _) if cfg!(target_arch = "wasm32") && job.steps > 1 => {
-            "classifier score: only for a DCGAN on the CPU (in its Web Worker)".to_string()
+            "classifier score: none (the classifier could not be loaded; see the console)".to_string()
         }
         (None, _) => "classifier score: after the first step".to_string(),
         (Some(q), None) => format!(

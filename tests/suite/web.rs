@@ -28,8 +28,6 @@ fn query_sets_every_option() {
     assert_eq!(o.seconds, Some(2.5));
     let none = options_from_query("train=none&autostart=false").unwrap();
     assert!(none.jobs.is_empty() && !none.autostart);
-    // The page reads `bundle`; the app accepts its two values.
-    assert!(options_from_query("bundle=webgl2").is_ok() && options_from_query("bundle=webgpu").is_ok());
 }
 
 #[test]
@@ -45,8 +43,7 @@ fn bad_query_is_refused_with_every_problem_named() {
         "seconds",
         "colour",
         "'cuda'",
-        "bundle",
-        "'gl'",
+        "'bundle'",
     ] {
         assert!(e.contains(word), "{word} missing from: {e}");
     }
@@ -156,8 +153,7 @@ fn worker_messages_round_trip_and_broken_ones_are_errors() {
 #[test]
 fn a_training_spec_for_a_worker_round_trips_and_a_bad_one_is_an_error() {
     use shoal::learn::dcgan::OptimizerKind;
-    use shoal::scene::JobSettings;
-    use shoal::scene::web::{decode_spec, encode_spec};
+    use shoal::learn::live::spec::{JobSettings, decode_spec, encode_spec};
     let settings = JobSettings {
         path_sgd_p: 1.5,
         path_sgd_batch: 50,
@@ -170,17 +166,22 @@ fn a_training_spec_for_a_worker_round_trips_and_a_bad_one_is_an_error() {
     assert_ne!(settings, JobSettings::default());
     for kind in [JobKind::Basics, JobKind::PathSgd, JobKind::Dcgan] {
         for s in [&settings, &JobSettings::default()] {
-            let bytes = encode_spec(kind, s);
-            assert_eq!(decode_spec(&bytes).unwrap(), (kind, s.clone()));
-            for n in 0..bytes.len() {
-                assert!(decode_spec(&bytes[..n]).is_err());
+            for gpu in [false, true] {
+                let bytes = encode_spec(kind, s, gpu);
+                assert_eq!(decode_spec(&bytes).unwrap(), (kind, s.clone(), gpu));
+                for n in 0..bytes.len() {
+                    assert!(decode_spec(&bytes[..n]).is_err());
+                }
             }
         }
     }
-    let mut bad = encode_spec(JobKind::Dcgan, &settings);
+    let mut bad = encode_spec(JobKind::Dcgan, &settings, false);
     bad[0] = 7;
     assert!(decode_spec(&bad).unwrap_err().contains("unknown training 7"));
-    let mut bad = encode_spec(JobKind::Dcgan, &settings);
+    let mut bad = encode_spec(JobKind::Dcgan, &settings, true);
+    bad[1] = 3;
+    assert!(decode_spec(&bad).unwrap_err().contains("unknown device 3"));
+    let mut bad = encode_spec(JobKind::Dcgan, &settings, false);
     let opt = bad.len() - 9;
     bad[opt] = 5;
     assert!(decode_spec(&bad).unwrap_err().contains("unknown optimiser 5"));

@@ -1,13 +1,14 @@
 // Browser test for the wasm build (run by scripts/test-web): serve dist/ and open it in headless
-// Chromium twice, as two kinds of visitor: a browser with WebGPU and one with only WebGL2, each
-// with its bundle (bundle=webgpu / webgl2 in the address). For each, check what a visitor sees:
+// Chromium twice, as two kinds of visitor: a browser with WebGPU ("webgpu") and one with only
+// WebGL2 ("webgl2"). Both load the app bundle (app/); the first's GPU trainings load the GPU
+// trainer bundle (gpu/) in their Web Workers. For each, check what a visitor sees:
 //   1. The tank: the first frame comes, the canvas is not blank, the fish move, the console
 //      holds no errors; frame rate from the app's own frame-time report.
-//   2. The page's own choice (no bundle= given): webgpu/ only for a hardware WebGPU adapter;
-//      for a software one (SwiftShader, here) webgl2/, the panel saying why the CPU trains.
-//   3. Training on the bundle's backend (webgpu/: the WebGPU adapter, asked for with
-//      backend=wgpu; webgl2/: the CPU, in a Web Worker): it takes steps, the panel names the
-//      backend.
+//   2. The backend the page picks by itself: the GPU only for a hardware WebGPU adapter; for a
+//      software one (SwiftShader, here) or none, the CPU, the panel saying why.
+//   3. Training on the browser's backend (webgpu: its WebGPU adapter, asked for with
+//      backend=wgpu, in a worker of the GPU trainer bundle; webgl2: the CPU, in a worker of the
+//      app bundle, with the DCGAN's live score): it takes steps, the panel names the backend.
 //   4. A bad address (?fish=lots): a message in the page names the problem.
 // Prints one JSON line per kind of browser ("bundle": webgpu / webgl2); exits non-zero on any
 // failure.
@@ -110,19 +111,25 @@ const windows = (lines) => lines.filter((d) => (d.kind === 'window' || d.kind ==
 async function testBrowser(bundle) {
   const failures = [];
   const report = { bundle, fish };
-  const wasm = await readFile(join(dist, bundle, 'shoal_bg.wasm'));
+  // What the page loads before its first frame, and (webgpu) what its GPU trainings load.
+  const wasm = await readFile(join(dist, 'app', 'shoal_bg.wasm'));
   report.wasm_bytes = wasm.length;
   report.wasm_gzip_bytes = gzipSync(wasm, { level: 9 }).length;
+  if (bundle === 'webgpu') {
+    const gpu = await readFile(join(dist, 'gpu', 'shoal_bg.wasm'));
+    report.gpu_wasm_bytes = gpu.length;
+    report.gpu_wasm_gzip_bytes = gzipSync(gpu, { level: 9 }).length;
+  }
   await mkdir(join(outDir, bundle), { recursive: true });
 
   // 1. The tank.
   try {
-    const v = await visit(`bundle=${bundle}&fish=${fish}&diagnostics=1`);
+    const v = await visit(`fish=${fish}&diagnostics=1`);
     await v.waitFirstFrame();
     report.first_frame_ms = v.firstFrameMs;
     report.gl_renderer = await glRenderer(v.page);
     report.loaded_bundle = await v.page.evaluate(() => window.shoalBundle ?? null);
-    if (report.loaded_bundle !== bundle) failures.push(`the page loaded '${report.loaded_bundle}', not '${bundle}'`);
+    if (report.loaded_bundle !== 'app') failures.push(`the page loaded '${report.loaded_bundle}', not 'app'`);
     await v.page.waitForTimeout(3000); // let the school spread out and the panels settle
     const canvas = v.page.locator('#shoal');
     const shots = [];
@@ -163,39 +170,40 @@ async function testBrowser(bundle) {
   report.native_fps = nativeFps;
   report.fps_ratio = report.fps && nativeFps ? report.fps / nativeFps : null;
 
-  // 2. The page's own choice (no bundle= in the address): webgpu/ for a hardware WebGPU
-  // adapter; webgl2/ without WebGPU, and for a software adapter (SwiftShader here), whose
-  // training the panel then puts on the CPU, saying why.
+  // 2. The backend the page picks by itself (backend=auto): the GPU for a hardware WebGPU
+  // adapter; the CPU without WebGPU, and for a software adapter (SwiftShader here), the panel
+  // saying why.
   try {
     const v = await visit(`fish=${fish}&diagnostics=1&train=dcgan`);
     await v.waitFirstFrame();
-    const software = await v.page.evaluate(() => window.shoalSoftwareWebGpu ?? null);
-    report.webgpu_adapter = bundle === 'webgpu' ? (software ? `software (${software})` : 'hardware') : null;
-    report.auto_bundle = await v.page.evaluate(() => window.shoalBundle ?? null);
-    const expect = bundle === 'webgpu' && !software ? 'webgpu' : 'webgl2';
-    if (report.auto_bundle !== expect) failures.push(`by itself the page loaded '${report.auto_bundle}', not '${expect}'`);
+    const [adapter, software] = await v.page.evaluate(() => [window.shoalWebGpu ?? null, window.shoalSoftwareWebGpu ?? null]);
+    report.webgpu_adapter = adapter ? (software ? `software (${software})` : `hardware (${adapter})`) : null;
+    if (bundle === 'webgpu' && !adapter) failures.push('the page found no WebGPU adapter in a browser with WebGPU');
+    if (bundle === 'webgl2' && adapter) failures.push(`the page found a WebGPU adapter (${adapter}) with WebGPU off`);
     const deadline = Date.now() + 20000;
     while (Date.now() < deadline && !windows(v.lines).some((l) => l.train_backend)) await v.page.waitForTimeout(500);
     report.auto_backend = windows(v.lines).find((l) => l.train_backend)?.train_backend ?? null;
-    if (software && !(report.auto_backend?.startsWith('CPU') && report.auto_backend.includes('software'))) {
-      failures.push(`with a software WebGPU adapter the panel says '${report.auto_backend}', not the CPU and why`);
+    const why = !adapter ? 'no WebGPU' : software ? 'software' : null;
+    if (why && !(report.auto_backend?.startsWith('CPU') && report.auto_backend.includes(why))) {
+      failures.push(`the panel says '${report.auto_backend}', not the CPU and why (${why})`);
     }
+    if (!why && report.auto_backend?.startsWith('CPU')) failures.push(`a hardware WebGPU adapter, but the panel says '${report.auto_backend}'`);
     if (v.errors.length) failures.push(`choice: ${v.errors.length} console error(s): ${v.errors.slice(0, 3).join(' | ')}`);
     await v.page.context().close();
   } catch (e) {
     failures.push(`choice: ${e}`);
   }
 
-  // 3. Training on this bundle's backend (webgpu/: its WebGPU adapter, asked for by
-  // backend=wgpu). With WebGPU here that is SwiftShader, a software GPU in Chromium's GPU
-  // process, which also draws the page's WebGL2: its first step compiles
-  // every kernel (tens of seconds) and the frames wait meanwhile, so the WebGPU run trains the
-  // lighter Path-SGD (its DCGAN took no step within a minute here); WebGL2 only: the DCGAN.
+  // 3. Training on this browser's backend (webgpu: its WebGPU adapter, asked for by
+  // backend=wgpu, in a worker of the GPU trainer bundle). With WebGPU here that is SwiftShader,
+  // a software GPU in Chromium's GPU process, which also draws the page's WebGL2: its first step
+  // compiles every kernel (tens of seconds), so the WebGPU run trains the lighter Path-SGD (a
+  // DCGAN step takes minutes there); WebGL2 only: the DCGAN, on the CPU in its worker.
   const job = bundle === 'webgpu' ? 'Path-SGD' : 'DCGAN';
   const trainFor = bundle === 'webgpu' ? Math.max(trainMs, 60000) : trainMs;
   try {
     const gpu = bundle === 'webgpu' ? '&backend=wgpu' : '';
-    const v = await visit(`bundle=${bundle}${gpu}&fish=${fish}&diagnostics=1&train=${job === 'DCGAN' ? 'dcgan' : 'path-sgd'}&autostart=1`);
+    const v = await visit(`fish=${fish}${gpu}&diagnostics=1&train=${job === 'DCGAN' ? 'dcgan' : 'path-sgd'}&autostart=1`);
     await v.waitFirstFrame();
     const shot = () => v.page.locator('#shoal').screenshot({ timeout: 120000 });
     const before = await shot();
@@ -232,9 +240,9 @@ async function testBrowser(bundle) {
     if (report.train_backend == null || !report.train_backend.startsWith('CPU') !== wantGpu) {
       failures.push(`training backend '${report.train_backend}' is not the ${wantGpu ? 'GPU' : 'CPU'}`);
     }
-    // On the CPU each training runs in a Web Worker of its own, off the page's thread.
-    if (!wantGpu && !report.train_backend?.includes('Web Worker')) {
-      failures.push(`training backend '${report.train_backend}' does not say the CPU trainings run in Web Workers`);
+    // Each training runs in a Web Worker of its own, off the page's thread.
+    if (!report.train_backend?.includes('Web Worker')) {
+      failures.push(`training backend '${report.train_backend}' does not say the training runs in a Web Worker`);
     }
     if (v.errors.length) failures.push(`training: ${v.errors.length} console error(s): ${v.errors.slice(0, 3).join(' | ')}`);
     await v.page.context().close();
@@ -262,7 +270,10 @@ async function testBrowser(bundle) {
 let ok = true;
 try {
   for (const name of browsers) {
-    if (!(await stat(join(dist, name, 'shoal_bg.wasm')).then(() => true, () => false))) throw new Error(`no ${name}/shoal_bg.wasm in ${dist}`);
+    const need = name === 'webgpu' ? ['app', 'gpu'] : ['app'];
+    for (const b of need) {
+      if (!(await stat(join(dist, b, 'shoal_bg.wasm')).then(() => true, () => false))) throw new Error(`no ${b}/shoal_bg.wasm in ${dist}`);
+    }
   }
   for (const name of browsers) {
     browser = await launch(name === 'webgpu');

@@ -98,6 +98,12 @@ fn optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(kind: OptimizerKind) -> A
 /// `n` images (`n x 28 x 28` bytes) from generator `g` (`z` inputs; an inference backend, so
 /// batch norm uses its running statistics), for noise drawn from `seed` as
 /// [`Trainer::sample`] draws it: the same weights and seed give the same images. Made in
+/// The noise of `n` fresh samples (uniform in [-1, 1], `z` each) from seed `seed`.
+pub fn sample_noise(z: usize, n: usize, seed: u64) -> Vec<f32> {
+    let mut r = Rng64::new(seed);
+    (0..n * z).map(|_| r.uniform(-1.0, 1.0)).collect()
+}
+
 /// chunks, so any `n` fits in memory.
 pub fn sample_generator<B: burn::tensor::backend::Backend>(
     g: &Generator<B>,
@@ -107,8 +113,7 @@ pub fn sample_generator<B: burn::tensor::backend::Backend>(
     dev: &B::Device,
 ) -> Vec<u8> {
     const CHUNK: usize = 256;
-    let mut r = Rng64::new(seed);
-    let noise: Vec<f32> = (0..n * z).map(|_| r.uniform(-1.0, 1.0)).collect();
+    let noise = sample_noise(z, n, seed);
     let mut out = Vec::with_capacity(n * PIXELS);
     for part in noise.chunks(CHUNK * z) {
         let zt = Tensor::<B, 2>::from_data(TensorData::new(part.to_vec(), [part.len() / z, z]), dev);

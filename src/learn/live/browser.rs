@@ -1,9 +1,12 @@
-//! CPU jobs in the browser train in Web Workers, off the page's one thread: each job gets a
-//! worker that runs the page's own bundle again (`web/worker.js`), whose start finds no window
-//! and calls [`serve`]. On the page the job is a [`Job`] that stands for the worker: each step
-//! is a message out and a report back ([`Deferred::Reading`], as a GPU job's read), so a DCGAN
-//! step of a second no longer holds the page's frames. The messages are [`super::wire`]'s.
+//! The browser's trainings run in Web Workers, off the page's one thread: each job gets a
+//! worker (`web/worker.js`) that runs a bundle of shoal's: the page's own for a CPU job, the GPU
+//! trainer bundle (no renderer; burn's wgpu backend on the browser's WebGPU) for a GPU job.
+//! Its start finds no window and calls [`serve_jobs`]. On the page the job is a [`Job`] that
+//! stands for the worker: each step is a message out and a report back ([`Deferred::Reading`]),
+//! so neither a DCGAN step of a second on the CPU nor the GPU's kernel launches hold the page's
+//! frames. The messages are [`super::wire`]'s; the job to build, [`super::spec`]'s.
 
+use super::spec::{Device, JobKind, decode_spec};
 use super::wire::{FromWorker, ToWorker, intern};
 use super::{Command, Deferred, Factory, Job, NotReady, Report};
 use std::cell::{Cell, RefCell};
@@ -338,12 +341,36 @@ fn try_build(s: Shared) {
 }
 
 fn step(s: Shared) {
-    let mut me = s.borrow_mut();
-    let me = &mut *me;
-    let Some(job) = me.job.as_mut() else { return };
     let start = web_time::Instant::now();
-    let report = job.step();
-    let duty = job.duty().clamp(0.05, 1.0);
+    let deferred = {
+        let mut me = s.borrow_mut();
+        let Some(job) = me.job.as_mut() else { return };
+        // A job that steps in halves (for the page's thread) takes both here.
+        loop {
+            match job.step_deferred() {
+                Deferred::Half => continue,
+                other => break other,
+            }
+        }
+    };
+    match deferred {
+        Deferred::Ready(report) => reply(&s, start, report),
+        Deferred::Half => {}
+        // A GPU job's numbers are read asynchronously (WebGPU has no synchronous read).
+        Deferred::Reading(read) => wasm_bindgen_futures::spawn_local(async move {
+            let mut report = read.await;
+            if let Some(job) = s.borrow_mut().job.as_mut() {
+                job.finish_deferred(&mut report);
+            }
+            reply(&s, start, report);
+        }),
+    }
+}
+
+/// Sends a step's report, and rests as the job's duty asks before the next step.
+fn reply(s: &Shared, start: web_time::Instant, report: Report) {
+    let mut me = s.borrow_mut();
+    let duty = me.job.as_ref().map_or(1.0, |j| j.duty()).clamp(0.05, 1.0);
     me.rest_ms = start.elapsed().as_secs_f64() * 1000.0 * (1.0 - duty) / duty;
     post(&me.scope, &FromWorker::Report(report));
 }
@@ -394,4 +421,149 @@ pub fn serve(build: impl Fn(&[u8]) -> anyhow::Result<Box<dyn Job>> + 'static) {
     // The worker lives as long as the page keeps it: so does its message handler.
     on_message.forget();
     post(&scope, &FromWorker::Hello);
+}
+
+/// Serves the job the page asks for in this worker ([`super::spec::encode_spec`]'s spec), on the
+/// CPU or, in a bundle with the `gpu` feature, on the browser's WebGPU.
+pub fn serve_jobs() {
+    serve(build_from_spec)
+}
+
+/// In a training worker: the job the page asked for. It fetches what the job needs first (the
+/// digits; for the DCGAN the classifier of its live score; for a GPU job the device):
+/// [`NotReady`] until they are in.
+fn build_from_spec(spec: &[u8]) -> anyhow::Result<Box<dyn Job>> {
+    let (kind, settings, gpu) = decode_spec(spec).map_err(|e| anyhow::anyhow!("a bad training spec: {e}"))?;
+    if kind != JobKind::Basics {
+        need_digits();
+    }
+    // The DCGAN scores its samples here, off the page's thread: it starts with the classifier.
+    if kind == JobKind::Dcgan && !judge_files_done() {
+        return Err(NotReady {
+            what: "loading the classifier for the live score…",
+        }
+        .into());
+    }
+    let device = if gpu { browser_gpu()? } else { Device::Cpu };
+    super::spec::build(kind, &settings, &device)
+}
+
+/// The browser's WebGPU device for this worker's job (opened once; [`NotReady`] meanwhile).
+#[cfg(feature = "gpu")]
+fn browser_gpu() -> anyhow::Result<Device> {
+    type Opened = Option<Result<crate::learn::gpu::WgpuDevice, String>>;
+    thread_local! {
+        static ASKED: Cell<bool> = const { Cell::new(false) };
+        static OPENED: RefCell<Opened> = const { RefCell::new(None) };
+    }
+    if !ASKED.replace(true) {
+        wasm_bindgen_futures::spawn_local(async {
+            let opened = crate::learn::gpu::browser_device()
+                .await
+                .map(|(dev, _)| dev)
+                .map_err(|e| format!("{e:#}"));
+            OPENED.set(Some(opened));
+        });
+    }
+    match OPENED.with_borrow(Clone::clone) {
+        None => Err(NotReady {
+            what: "opening the browser's WebGPU device…",
+        }
+        .into()),
+        Some(Ok(dev)) => Ok(Device::Gpu(dev)),
+        Some(Err(why)) => Err(anyhow::anyhow!(why)),
+    }
+}
+
+#[cfg(not(feature = "gpu"))]
+fn browser_gpu() -> anyhow::Result<Device> {
+    anyhow::bail!("this bundle has no GPU training (the GPU trainer bundle has)")
+}
+
+fn console_error(line: &str) {
+    web_sys::console::error_1(&line.into());
+}
+
+/// The live trainings' digits, relative to the page (or a worker's script, which sits beside
+/// it; `scripts/build-web` copies them into `dist/`): the same bytes the native binary bundles.
+pub const DIGIT_FILES: [&str; 2] = ["mnist/train-images-idx3-ubyte.gz", "mnist/train-labels-idx1-ubyte.gz"];
+
+/// The files a training worker fetches for the DCGAN's live quality number: the shipped
+/// classifier's weights and the test digits its Fréchet distance compares with.
+pub const JUDGE_FILES: [&str; 3] = [
+    "classifier.bin",
+    "mnist/t10k-images-idx3-ubyte.gz",
+    "mnist/t10k-labels-idx1-ubyte.gz",
+];
+
+/// Starts the download of the live trainings' digits (once per page or worker): a job that
+/// needs them is [`NotReady`] until they are in.
+pub fn need_digits() {
+    thread_local!(static ASKED: Cell<bool> = const { Cell::new(false) });
+    if !ASKED.replace(true) {
+        wasm_bindgen_futures::spawn_local(async {
+            let result = async {
+                let images = fetch_bytes(DIGIT_FILES[0]).await?;
+                let labels = fetch_bytes(DIGIT_FILES[1]).await?;
+                crate::learn::data::Digits::from_idx_bytes(&images, &labels, None, "bundled MNIST (train, 8,000)")
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            if let Err(e) = &result {
+                console_error(&format!("shoal: cannot load the digits: {e}"));
+            }
+            crate::learn::data::provide_live_train(result);
+        });
+    }
+}
+
+/// Starts the download of the live quality number's files (once); `true` once it has ended (the
+/// files in, or given up on: then the DCGAN trains without a score).
+fn judge_files_done() -> bool {
+    // 0 not asked for, 1 on their way, 2 done.
+    thread_local!(static STATE: Rc<Cell<u8>> = Rc::new(Cell::new(0)));
+    let state = STATE.with(Rc::clone);
+    if state.get() == 0 {
+        state.set(1);
+        let done = state.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = async {
+                let classifier = fetch_bytes(JUDGE_FILES[0]).await?;
+                let images = fetch_bytes(JUDGE_FILES[1]).await?;
+                let labels = fetch_bytes(JUDGE_FILES[2]).await?;
+                let test =
+                    crate::learn::data::Digits::from_idx_bytes(&images, &labels, None, "bundled MNIST (test, 2,000)")
+                        .map_err(|e| e.to_string())?;
+                Ok::<_, String>((classifier, test))
+            }
+            .await;
+            match result {
+                Ok((classifier, test)) => {
+                    crate::learn::metrics::provide_classifier(classifier);
+                    crate::learn::data::provide_live_test(test);
+                }
+                Err(e) => console_error(&format!("shoal: no live classifier score: {e}")),
+            }
+            done.set(2);
+        });
+    }
+    state.get() == 2
+}
+
+/// The bytes at `url` (relative to the page, or to a worker's script).
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    use wasm_bindgen_futures::JsFuture;
+    let js = |e: JsValue| format!("{url}: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")));
+    let request = match web_sys::window() {
+        Some(window) => window.fetch_with_str(url),
+        None => js_sys::global()
+            .unchecked_into::<web_sys::WorkerGlobalScope>()
+            .fetch_with_str(url),
+    };
+    let response: web_sys::Response = JsFuture::from(request).await.map_err(js)?.dyn_into().map_err(js)?;
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    let buffer = JsFuture::from(response.array_buffer().map_err(js)?).await.map_err(js)?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }

@@ -163,8 +163,10 @@ impl<B: AutodiffBackend> Job for PathSgdJob<B> {
     fn name(&self) -> &'static str {
         "Path-SGD"
     }
+    /// On the browser's GPU a step's time is mostly the wait for the GPU, which takes no CPU
+    /// from the DCGAN: no rest there.
     fn duty(&self) -> f64 {
-        LIGHT_DUTY
+        if self.read_async { 1.0 } else { LIGHT_DUTY }
     }
     fn series(&self) -> Vec<&'static str> {
         self.runs.iter().map(|r| r.algo.name()).collect()
@@ -297,6 +299,8 @@ pub struct DcganJob<B: AutodiffBackend = CpuAutodiff> {
     read_async: bool,
     /// Each iteration spread over two calls of [`Job::step_deferred`] (G's step, then D's).
     halves: bool,
+    /// Fresh samples read asynchronously, for [`Job::finish_deferred`] to score.
+    samples_read: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
 }
 
 impl DcganJob {
@@ -316,6 +320,7 @@ impl<B: AutodiffBackend> DcganJob<B> {
             judge: Judge::load(),
             read_async: false,
             halves: false,
+            samples_read: Default::default(),
         })
     }
 
@@ -358,14 +363,21 @@ impl<B: AutodiffBackend> DcganJob<B> {
         step % self.grid_every == 0 || step == 1
     }
 
-    /// The quality of fresh samples (new noise each time), every [`SCORE_EVERY`] steps.
-    fn quality_due(&self) -> Option<Quality> {
+    /// Whether this step's samples are scored: every [`SCORE_EVERY`] steps and the first.
+    fn scoring_due(&self) -> bool {
         let step = self.gan.iteration;
-        if step % SCORE_EVERY != 0 && step != 1 {
-            return None;
-        }
-        let judge = self.judge.as_ref()?;
-        Some(judge.judge(&self.gan.sample(SCORE_SAMPLES, 0x5C0E ^ step)))
+        self.judge.is_some() && (step % SCORE_EVERY == 0 || step == 1)
+    }
+
+    /// The seed of the step's fresh samples (new noise each time).
+    fn sample_seed(&self) -> u64 {
+        0x5C0E ^ self.gan.iteration
+    }
+
+    /// The quality of fresh samples, when due.
+    fn quality_due(&self) -> Option<Quality> {
+        let judge = self.judge.as_ref().filter(|_| self.scoring_due())?;
+        Some(judge.judge(&self.gan.sample(SCORE_SAMPLES, self.sample_seed())))
     }
 }
 
@@ -405,6 +417,12 @@ impl<B: AutodiffBackend> Job for DcganJob<B> {
         let r = self.gan.step();
         self.report(&r)
     }
+    fn finish_deferred(&mut self, report: &mut Report) {
+        let samples = self.samples_read.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let (Some(judge), Some(samples)) = (&self.judge, samples) {
+            report.quality = Some(judge.judge(&samples));
+        }
+    }
     fn step_deferred(&mut self) -> Deferred {
         if self.halves && !self.read_async {
             if !self.gan.mid_iteration() {
@@ -419,8 +437,19 @@ impl<B: AutodiffBackend> Job for DcganJob<B> {
         }
         let (values, epoch_done) = self.gan.step_on_device();
         let images = self.picture_due().then(|| self.gan.fixed_images_on_device());
+        // Fresh samples to score, read with the rest and scored by `finish_deferred`.
+        let samples = self.scoring_due().then(|| {
+            let z = crate::learn::dcgan::sample_noise(self.gan.cfg.z, SCORE_SAMPLES, self.sample_seed());
+            self.gan.generate_on_device(&z, self.gan.averaging())
+        });
+        let samples_read = self.samples_read.clone();
         let step = self.gan.iteration;
         Deferred::Reading(Box::pin(async move {
+            if let Some(t) = samples
+                && let Ok(d) = t.into_data_async().await
+            {
+                *samples_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(crate::learn::dcgan::image_bytes(d));
+            }
             let read = match values.into_data_async().await {
                 Ok(d) => d.convert::<f32>().to_vec::<f32>().unwrap_or_default(),
                 Err(_) => Vec::new(),

@@ -6,6 +6,7 @@ pub mod browser;
 mod jobs;
 mod runner;
 pub mod share;
+pub mod spec;
 pub mod wire;
 mod worker;
 

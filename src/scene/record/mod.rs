@@ -281,7 +281,8 @@ pub fn record(opts: &RecordOptions, mut progress: impl FnMut(usize)) -> anyhow::
             } else {
                 1.0
             };
-            let factory = kind.factory(settings.clone(), crate::scene::backend::SharedBackend::cpu());
+            let factory =
+                crate::scene::job_factory(kind, settings.clone(), crate::scene::backend::SharedBackend::cpu());
             let mut job = JobState::stepped(kind.name(), factory, per_frame);
             // With a script the trainings wait for its `start` steps.
             job.set_running(opts.script.is_none());
