@@ -178,7 +178,8 @@ pub fn browser_factory(
     backend: super::backend::SharedBackend,
 ) -> crate::learn::live::Factory {
     use super::backend::{BackendState, TrainDevice};
-    use crate::learn::live::browser::{NoWorker, need_digits, worker_factory};
+    use crate::learn::live::browser::{NoWorker, worker_factory};
+    use crate::learn::live::fetch::need_digits;
     use crate::learn::live::spec::encode_spec;
     use std::sync::atomic::{AtomicBool, Ordering};
     let inline = super::job_factory(kind, settings.clone(), backend.clone());

@@ -368,6 +368,37 @@ fn a_dcgan_job_in_halves_makes_the_same_iterations_as_whole_steps() {
     }
 }
 
+/// Read asynchronously (the browser's GPU path, in its training worker), the DCGAN job reports
+/// what whole steps report: the same losses, pictures and live score (its fresh samples read
+/// with the step's numbers and scored in `finish_deferred`), on the CPU backend here.
+#[test]
+fn a_dcgan_job_read_asynchronously_reports_and_scores_as_whole_steps() {
+    let cfg = DcganConfig {
+        batch: 8,
+        ..DcganConfig::default()
+    };
+    let mut whole = DcganJob::new(cfg.clone(), 2).unwrap();
+    let mut deferred = DcganJob::new(cfg, 2).unwrap().reading_async();
+    for step in 1..=2u64 {
+        let want = whole.step();
+        let Deferred::Reading(mut read) = deferred.step_deferred() else {
+            panic!("step {step}: an asynchronous read");
+        };
+        // Flex's data is at hand: the read is done at its first poll.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let std::task::Poll::Ready(mut got) = read.as_mut().poll(&mut cx) else {
+            panic!("step {step}: the read on the CPU is ready at once");
+        };
+        deferred.finish_deferred(&mut got);
+        assert_eq!(got.step, want.step);
+        assert_eq!(got.values, want.values, "step {step}");
+        assert_eq!(got.image, want.image, "step {step}");
+        // Scored at the first step, as the whole steps are (with the shipped classifier).
+        assert_eq!(got.quality.is_some(), step == 1, "step {step}");
+        assert_eq!(got.quality, want.quality, "step {step}");
+    }
+}
+
 /// The two-core split (one rasterizer thread, one tensor-kernel thread) applies only where it
 /// was measured to help: at most two cores, trainings started with the app, a share above 0.
 #[test]

@@ -3,6 +3,8 @@
 
 #[cfg(target_arch = "wasm32")]
 pub mod browser;
+#[cfg(target_arch = "wasm32")]
+pub mod fetch;
 mod jobs;
 mod runner;
 pub mod share;
