@@ -131,7 +131,8 @@ impl BackendState {
         }
     }
 
-    fn cpu_because(why: String) -> Self {
+    /// The CPU, because the GPU was asked for but cannot be used: `why`.
+    pub fn cpu_because(why: String) -> Self {
         Self {
             label: format!("{CPU}: {why}"),
             fallback: Some(why),

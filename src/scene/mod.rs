@@ -279,8 +279,9 @@ pub fn add_training(app: &mut App, opts: &AppOptions) {
     for &k in &opts.jobs {
         #[cfg(not(target_arch = "wasm32"))]
         let mut job = training::JobState::threaded(k.name(), job_factory(k, settings.clone(), backend.clone()));
-        // In the browser the page drives each job from its frames: a CPU job trains in a Web
-        // Worker, a GPU job queues its steps (see `web::browser_factory`).
+        // In the browser the page drives each job from its frames: the job trains in a Web
+        // Worker (on the CPU or the browser's GPU), or, where the page gives no worker, on the
+        // page's thread in a per-frame budget (see `web::browser_factory`).
         #[cfg(target_arch = "wasm32")]
         let mut job = training::JobState::inline(
             k.name(),

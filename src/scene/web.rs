@@ -200,12 +200,7 @@ pub fn browser_factory(
                 Err(e) if !e.is::<crate::learn::live::NotReady>() => {
                     let why = format!("{e:#}");
                     web_sys::console::warn_1(&format!("shoal: {} cannot train on the GPU: {why}", kind.name()).into());
-                    let state = BackendState::cpu();
-                    backend.set(BackendState {
-                        label: format!("{}: the GPU failed: {why}", state.label),
-                        fallback: Some(why),
-                        ..state
-                    });
+                    backend.set(BackendState::cpu_because(format!("the GPU failed: {why}")));
                     Err(crate::learn::live::NotReady {
                         what: "the GPU failed: starting on the CPU…",
                     }

@@ -95,15 +95,15 @@ fn optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(kind: OptimizerKind) -> A
     }
 }
 
-/// `n` images (`n x 28 x 28` bytes) from generator `g` (`z` inputs; an inference backend, so
-/// batch norm uses its running statistics), for noise drawn from `seed` as
-/// [`Trainer::sample`] draws it: the same weights and seed give the same images. Made in
 /// The noise of `n` fresh samples (uniform in [-1, 1], `z` each) from seed `seed`.
 pub fn sample_noise(z: usize, n: usize, seed: u64) -> Vec<f32> {
     let mut r = Rng64::new(seed);
     (0..n * z).map(|_| r.uniform(-1.0, 1.0)).collect()
 }
 
+/// `n` images (`n x 28 x 28` bytes) from generator `g` (`z` inputs; an inference backend, so
+/// batch norm uses its running statistics), for noise drawn from `seed` as
+/// [`Trainer::sample`] draws it: the same weights and seed give the same images. Made in
 /// chunks, so any `n` fits in memory.
 pub fn sample_generator<B: burn::tensor::backend::Backend>(
     g: &Generator<B>,
