@@ -87,3 +87,16 @@ pub fn high_performance_adapter(missing: &str) -> anyhow::Result<(wgpu::Instance
     .with_context(|| format!("no graphics adapter for {missing}"))?;
     Ok((instance, adapter))
 }
+
+/// A training's speed for its panel: "2.4 steps/s", or, below a tenth of a step a second (a
+/// DCGAN on a software GPU takes a minute a step), the time a step takes: "77 s a step", not
+/// "0.0 steps/s". No step yet (or no time): "0.0 steps/s".
+pub fn rate_label(steps_per_s: f64) -> String {
+    if steps_per_s.is_finite() && steps_per_s > 0.0 && steps_per_s < 0.1 {
+        format!("{:.0} s a step", 1.0 / steps_per_s)
+    } else if steps_per_s.is_finite() && steps_per_s > 0.0 {
+        format!("{steps_per_s:.1} steps/s")
+    } else {
+        "0.0 steps/s".into()
+    }
+}

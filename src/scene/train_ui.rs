@@ -173,10 +173,10 @@ fn job_panel(
             ui.label(format!("step {}", job.steps));
         } else {
             ui.label(format!(
-                "step {}  {:.0} s  {:.1} steps/s",
+                "step {}  {:.0} s  {}",
                 job.steps,
                 job.elapsed_now().as_secs_f64(),
-                job.steps_per_second()
+                crate::util::rate_label(job.steps_per_second())
             ));
         }
     });

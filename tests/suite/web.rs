@@ -71,6 +71,20 @@ fn the_fps_label_reads_the_usual_frame() {
     assert_eq!(frames_per_second([0.0, 0.0, 0.0].into_iter()), None);
 }
 
+/// A training's speed reads as steps a second, and as seconds a step when it is slow (a DCGAN
+/// on a software GPU), never as "0.0 steps/s" once steps come.
+#[test]
+fn a_slow_trainings_speed_reads_as_seconds_a_step() {
+    use shoal::util::rate_label;
+    assert_eq!(rate_label(2.44), "2.4 steps/s");
+    assert_eq!(rate_label(0.1), "0.1 steps/s");
+    assert_eq!(rate_label(1.0 / 77.0), "77 s a step");
+    assert_eq!(rate_label(0.05), "20 s a step");
+    for none in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        assert_eq!(rate_label(none), "0.0 steps/s", "{none}");
+    }
+}
+
 /// What the page and a training worker say to each other survives the trip as bytes, and a
 /// cut or corrupted message is an error, never a panic or a wrong value.
 #[test]
