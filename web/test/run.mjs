@@ -15,7 +15,7 @@
 // Prints one JSON line per kind of browser ("bundle": webgpu / webgl2); exits non-zero on any
 // failure.
 //   node run.mjs DIST OUT_DIR [webgpu] [webgl2]   env: SHOAL_WEB_FISH (500), SHOAL_NATIVE_FPS, CHROMIUM,
-//     SHOAL_WEB_GPU_DCGAN_MS (600000; 0 skips the DCGAN on WebGPU)
+//     SHOAL_WEB_GPU_DCGAN_MS (900000; 0 skips the DCGAN on WebGPU)
 import { chromium } from 'playwright-core';
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -268,11 +268,11 @@ async function testBrowser(bundle) {
   // 5. The DCGAN on the WebGPU adapter, in a worker of the GPU trainer bundle: what a
   // browser with a hardware GPU runs by default (backend=auto). On SwiftShader its first step
   // (every kernel compiled, 256 fresh samples scored) takes minutes and later steps about a
-  // minute each, so this waits up to SHOAL_WEB_GPU_DCGAN_MS (600 s; 0 skips it) for two steps
+  // minute each, so this waits up to SHOAL_WEB_GPU_DCGAN_MS (900 s; 0 skips it) for two steps
   // and the first step's live score, read back asynchronously and scored in the worker. It
   // comes last: SwiftShader may still be working on the DCGAN after its page is gone, which
   // holds up the next page's load.
-  const gpuDcganMs = Number(process.env.SHOAL_WEB_GPU_DCGAN_MS ?? 600000);
+  const gpuDcganMs = Number(process.env.SHOAL_WEB_GPU_DCGAN_MS ?? 900000);
   if (bundle === 'webgpu' && gpuDcganMs > 0) {
     try {
       const v = await visit(`fish=${fish}&backend=wgpu&diagnostics=1&train=dcgan&autostart=1`);
