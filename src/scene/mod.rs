@@ -30,7 +30,9 @@ pub use crate::learn::live::spec::{JobKind, JobSettings, LIVE_ADAM_LR};
 
 /// Job `kind` as a factory (it is built on the job's own thread, and again on reset, with the
 /// settings of that moment): DCGAN and Path-SGD on `backend`'s device, the basics (a net of a
-/// few hundred weights) always on the CPU.
+/// few hundred weights) always on the CPU. In the browser this builds only the fallback for a
+/// page that gives no Web Worker (`web::browser_factory`): the job then trains on the page's
+/// thread.
 pub fn job_factory(kind: JobKind, settings: SharedSettings, backend: backend::SharedBackend) -> training::Factory {
     use crate::learn::live::spec::{Device, build};
     std::sync::Arc::new(move || {
@@ -39,7 +41,7 @@ pub fn job_factory(kind: JobKind, settings: SharedSettings, backend: backend::Sh
             JobKind::Basics => Device::Cpu,
             _ => backend.for_job()?.device.for_learn()?,
         };
-        build(kind, &s, &device)
+        build(kind, &s, &device, cfg!(target_arch = "wasm32"))
     })
 }
 

@@ -346,7 +346,7 @@ fn step(s: Shared) {
     let deferred = {
         let mut me = s.borrow_mut();
         let Some(job) = me.job.as_mut() else { return };
-        // A job that steps in halves (for the page's thread) takes both here.
+        // A job that steps in halves (none built here does) takes both at once.
         loop {
             match job.step_deferred() {
                 Deferred::Half => continue,
@@ -446,7 +446,7 @@ fn build_from_spec(spec: &[u8]) -> anyhow::Result<Box<dyn Job>> {
         .into());
     }
     let device = if gpu { browser_gpu()? } else { Device::Cpu };
-    super::spec::build(kind, &settings, &device)
+    super::spec::build(kind, &settings, &device, false)
 }
 
 /// The browser's WebGPU device for this worker's job (opened once; [`NotReady`] meanwhile).

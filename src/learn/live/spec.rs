@@ -87,8 +87,9 @@ pub enum Device {
 
 /// The job `kind` with settings `s` on `device` (the basics, a net of a few hundred weights,
 /// always on the CPU). In the browser a GPU job reads its numbers asynchronously (WebGPU has
-/// no synchronous read), and a CPU DCGAN steps in halves where it shares the page's thread.
-pub fn build(kind: JobKind, s: &JobSettings, device: &Device) -> anyhow::Result<Box<dyn Job>> {
+/// no synchronous read). `on_page_thread`: the job trains on the thread that also draws the
+/// frames (a browser page without workers), so a CPU DCGAN steps in halves there.
+pub fn build(kind: JobKind, s: &JobSettings, device: &Device, on_page_thread: bool) -> anyhow::Result<Box<dyn Job>> {
     match kind {
         JobKind::Basics => Ok(Box::new(BasicsJob::new(0, 1000))),
         JobKind::PathSgd => {
@@ -123,10 +124,8 @@ pub fn build(kind: JobKind, s: &JobSettings, device: &Device) -> anyhow::Result<
                         }
                         None => DcganJob::new(cfg, every)?,
                     };
-                    // In the browser where this job shares the page's one thread (no worker):
-                    // half a step at a time holds the frames up half as long.
-                    #[cfg(target_arch = "wasm32")]
-                    let job = job.in_halves();
+                    // Half a step at a time holds the frames up half as long.
+                    let job = if on_page_thread { job.in_halves() } else { job };
                     Box::new(job) as Box<dyn Job>
                 }
                 #[cfg(feature = "gpu")]
