@@ -132,6 +132,9 @@ async function testBrowser(bundle) {
     report.first_frame_ms = v.firstFrameMs;
     report.gl_renderer = await glRenderer(v.page);
     report.loaded_bundle = await v.page.evaluate(() => window.shoalBundle ?? null);
+    // The page gives wgpu's mediump shaders highp floats (web/index.html): its present pass.
+    report.highp_shaders = await v.page.evaluate(() => window.shoalHighpShaders ?? null);
+    if (!(report.highp_shaders >= 1)) failures.push(`no mediump shader was raised to highp (${report.highp_shaders})`);
     if (report.loaded_bundle !== 'app') failures.push(`the page loaded '${report.loaded_bundle}', not 'app'`);
     await v.page.waitForTimeout(3000); // let the school spread out and the panels settle
     const canvas = v.page.locator('#shoal');
