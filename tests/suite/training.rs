@@ -426,6 +426,35 @@ fn the_two_core_split_applies_only_to_small_machines_training_from_the_start() {
     assert!(!no_jobs.split_two_cores());
 }
 
+/// With one tensor-kernel thread (the two-core split), a job's thread runs the kernels'
+/// parallel loops itself instead of handing each to the pool's thread and sleeping.
+#[test]
+fn a_job_thread_runs_a_one_thread_kernel_pool_itself() {
+    use burn::tensor::Tensor;
+    use rayon::prelude::*;
+    use shoal::learn::live::share::kernels_here;
+    std::thread::spawn(|| {
+        assert!(kernels_here(2).is_none(), "several kernel threads stay shared");
+        let me = std::thread::current().id();
+        let _pool = kernels_here(1).expect("one kernel thread: this thread runs the kernels");
+        assert_eq!(rayon::current_num_threads(), 1);
+        assert_eq!(rayon::current_thread_index(), Some(0));
+        let (a, b) = rayon::join(|| std::thread::current().id(), || std::thread::current().id());
+        assert_eq!((a, b), (me, me));
+        let ids: Vec<_> = (0..64).into_par_iter().map(|_| std::thread::current().id()).collect();
+        assert!(ids.iter().all(|&id| id == me), "a parallel loop ran on another thread");
+        assert!(kernels_here(1).is_none(), "already the pool's thread");
+        // The tensor kernels (burn Flex) run here and give the right numbers.
+        let dev = Default::default();
+        let x = Tensor::<shoal::learn::Cpu, 2>::ones([128, 256], &dev);
+        let y = Tensor::<shoal::learn::Cpu, 2>::ones([256, 64], &dev);
+        let total: f32 = x.matmul(y).sum().into_scalar();
+        assert_eq!(total, (128 * 64 * 256) as f32);
+    })
+    .join()
+    .expect("the job thread");
+}
+
 #[test]
 fn a_long_curve_is_drawn_as_its_envelope_with_its_spikes_and_its_end() {
     use shoal::learn::plot::envelope;

@@ -34,6 +34,9 @@ pub(super) fn worker(factory: Factory, ctl: Receiver<Ctl>, out: Sender<Msg>) {
             libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
         }
     }
+    // With a one-thread kernel pool, this thread runs the kernels itself (see `share`).
+    #[cfg(not(target_arch = "wasm32"))]
+    let _kernels = super::share::kernels_on_this_thread();
     let build = |out: &Sender<Msg>| -> Option<Box<dyn Job>> {
         match factory() {
             Ok(job) => {
