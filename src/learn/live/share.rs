@@ -67,8 +67,8 @@ pub fn start_training_pool(threads: Option<usize>) {
 /// their pool has a single thread ([`split_two_cores`], or a one-core machine). A one-thread
 /// pool only adds a hand-over to every kernel call: the caller wakes the pool's thread (a futex
 /// wake: 11 % of all CPU samples of `bench dcgan --batch 64` with `RAYON_NUM_THREADS=1` here)
-/// and sleeps until it is done, and in the app the woken thread also waits its turn behind the
-/// renderer. The kernels then run in a pool of one made of this thread (rayon's
+/// and sleeps until it is done (in the app the woken thread can also wait its turn behind the
+/// renderer). The kernels then run in a pool of one made of this thread (rayon's
 /// `use_current_thread`), so nothing is handed over. Keep the returned pool alive for as long as
 /// the thread trains; `None` when the kernels' pool has several threads (they stay shared) or
 /// when called from a pool thread.
