@@ -92,11 +92,11 @@ pub fn high_performance_adapter(missing: &str) -> anyhow::Result<(wgpu::Instance
 /// DCGAN on a software GPU takes a minute a step), the time a step takes: "77 s a step", not
 /// "0.0 steps/s". No step yet (or no time): "0.0 steps/s".
 pub fn rate_label(steps_per_s: f64) -> String {
-    if steps_per_s.is_finite() && steps_per_s > 0.0 && steps_per_s < 0.1 {
-        format!("{:.0} s a step", 1.0 / steps_per_s)
-    } else if steps_per_s.is_finite() && steps_per_s > 0.0 {
-        format!("{steps_per_s:.1} steps/s")
-    } else {
+    if !(steps_per_s.is_finite() && steps_per_s > 0.0) {
         "0.0 steps/s".into()
+    } else if steps_per_s < 0.1 {
+        format!("{:.0} s a step", 1.0 / steps_per_s)
+    } else {
+        format!("{steps_per_s:.1} steps/s")
     }
 }
