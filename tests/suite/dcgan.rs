@@ -704,59 +704,127 @@ fn the_dcgan_models_equal_burns_layers() {
     }
 }
 
+type Generic = burn::backend::Autodiff<Cpu, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>;
+
+/// A 7 -> 5 linear layer with fixed weights and parameter ids (an optimiser's state is keyed
+/// by them).
+fn fixed_linear<B: burn::tensor::backend::Backend>() -> burn::nn::Linear<B> {
+    use burn::module::{Param, ParamId};
+    let dev = Default::default();
+    let mut r = shoal::learn::rng::Rng64::new(9);
+    let mut lin: burn::nn::Linear<B> = burn::nn::LinearConfig::new(7, 5).init(&dev);
+    let w: Vec<f32> = (0..35).map(|_| r.uniform(-1.0, 1.0)).collect();
+    lin.weight = Param::initialized(
+        ParamId::from(1),
+        Tensor::from_data(TensorData::new(w, [7, 5]), &dev).require_grad(),
+    );
+    let b: Vec<f32> = (0..5).map(|_| r.uniform(-1.0, 1.0)).collect();
+    lin.bias = Some(Param::initialized(
+        ParamId::from(2),
+        Tensor::from_data(TensorData::new(b, [5]), &dev).require_grad(),
+    ));
+    lin
+}
+
+/// The layer's weight and bias after each of `steps` of `opt` (on a loss that changes each
+/// step), and the layer at the end.
+fn fused_steps<B: burn::tensor::backend::AutodiffBackend, O: Optimizer<burn::nn::Linear<B>, B>>(
+    opt: &mut O,
+    steps: std::ops::Range<usize>,
+    mut lin: burn::nn::Linear<B>,
+) -> (Vec<Vec<f32>>, burn::nn::Linear<B>) {
+    let mut r = shoal::learn::rng::Rng64::new(10);
+    let x: Vec<f32> = (0..4 * 7).map(|_| r.uniform(-1.0, 1.0)).collect();
+    let x = Tensor::<B, 2>::from_data(TensorData::new(x, [4, 7]), &Default::default());
+    let mut out = Vec::new();
+    for step in steps {
+        let loss = (lin.forward(x.clone()) * (step as f32 + 1.0)).powf_scalar(2.0).sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &lin);
+        lin = opt.step(0.05, lin, grads);
+        out.push(lin.weight.val().into_data().to_vec::<f32>().unwrap());
+        out.push(lin.bias.as_ref().unwrap().val().into_data().to_vec::<f32>().unwrap());
+    }
+    (out, lin)
+}
+
+/// Four steps from [`fixed_linear`].
+fn four_steps<B: burn::tensor::backend::AutodiffBackend, O: Optimizer<burn::nn::Linear<B>, B>>(
+    mut opt: O,
+) -> Vec<Vec<f32>> {
+    fused_steps(&mut opt, 0..4, fixed_linear()).0
+}
+
+/// `fused` and `burns` ([`fused_steps`]) agree to `tol` (relative), and the weights moved.
+fn assert_same_steps(fused: &[Vec<f32>], burns: &[Vec<f32>], tol: f32) {
+    assert_eq!(fused.len(), burns.len());
+    for (k, (x, y)) in fused.iter().zip(burns).enumerate() {
+        for (p, q) in x.iter().zip(y) {
+            assert!((p - q).abs() <= tol * (1.0 + q.abs()), "tensor {k}: {p} vs {q}");
+        }
+    }
+    // The weights moved: the comparison is not vacuous.
+    assert!(fused[0].iter().zip(&fused[6]).any(|(p, q)| (p - q).abs() > 1e-3));
+}
+
 /// The DCGAN's fused SGD (one pass per parameter on the CPU backend) computes what burn's SGD
 /// with the seed's momentum computes, step after step (the first step has no velocity yet),
 /// on the CPU backend and through burn's tensor ops on another.
 #[test]
 fn the_fused_sgd_equals_burns_sgd() {
-    use burn::nn::{Linear, LinearConfig};
     use burn::optim::adaptor::OptimizerAdaptor;
-    use burn::tensor::backend::AutodiffBackend;
     use shoal::learn::optim::FusedSgd;
-    type Generic = burn::backend::Autodiff<Cpu, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>;
-    fn run<B: AutodiffBackend>(fused: bool) -> Vec<Vec<f32>> {
-        let dev = Default::default();
-        let mut r = shoal::learn::rng::Rng64::new(9);
-        let mut lin: Linear<B> = LinearConfig::new(7, 5).init(&dev);
-        let w: Vec<f32> = (0..35).map(|_| r.uniform(-1.0, 1.0)).collect();
-        lin.weight = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(w, [7, 5]), &dev));
-        let b: Vec<f32> = (0..5).map(|_| r.uniform(-1.0, 1.0)).collect();
-        lin.bias = Some(burn::module::Param::from_tensor(Tensor::from_data(
-            TensorData::new(b, [5]),
-            &dev,
-        )));
-        let x: Vec<f32> = (0..4 * 7).map(|_| r.uniform(-1.0, 1.0)).collect();
-        let x = Tensor::<B, 2>::from_data(TensorData::new(x, [4, 7]), &dev);
-        let mut burns = SgdConfig::new()
-            .with_momentum(Some(shoal::learn::basics::seed_momentum()))
-            .init::<B, Linear<B>>();
-        let mut ours: OptimizerAdaptor<FusedSgd, Linear<B>, B> =
-            OptimizerAdaptor::from(FusedSgd::new(&shoal::learn::basics::seed_momentum()));
-        let mut out = Vec::new();
-        for step in 0..4 {
-            let loss = (lin.forward(x.clone()) * (step as f32 + 1.0)).powf_scalar(2.0).sum();
-            let grads = GradientsParams::from_grads(loss.backward(), &lin);
-            lin = if fused {
-                ours.step(0.05, lin, grads)
-            } else {
-                burns.step(0.05, lin, grads)
-            };
-            out.push(lin.weight.val().into_data().to_vec::<f32>().unwrap());
-            out.push(lin.bias.as_ref().unwrap().val().into_data().to_vec::<f32>().unwrap());
-        }
-        out
+    let m = shoal::learn::basics::seed_momentum();
+    let burns = || SgdConfig::new().with_momentum(Some(m.clone()));
+    assert_same_steps(
+        &four_steps::<CpuAutodiff, _>(OptimizerAdaptor::from(FusedSgd::new(&m))),
+        &four_steps::<CpuAutodiff, _>(burns().init()),
+        1e-6,
+    );
+    assert_same_steps(
+        &four_steps::<Generic, _>(OptimizerAdaptor::from(FusedSgd::new(&m))),
+        &four_steps::<Generic, _>(burns().init()),
+        1e-6,
+    );
+}
+
+/// The DCGAN's fused Adam computes what burn's Adam with the same betas and epsilon computes,
+/// step after step (the first step has no moments yet), on the CPU backend and through burn's
+/// tensor ops on another; and its state is burn's: a record of burn's Adam (what `shoal dcgan`
+/// checkpoints held before) loads into it and the steps continue as burn's would.
+#[test]
+fn the_fused_adam_equals_burns_adam() {
+    use burn::nn::Linear;
+    use burn::optim::AdamConfig;
+    use burn::optim::adaptor::OptimizerAdaptor;
+    use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+    use shoal::learn::optim::FusedAdam;
+    let burns = || AdamConfig::new().with_beta_1(0.5).with_beta_2(0.999).with_epsilon(1e-8);
+    fn ours<B: burn::tensor::backend::AutodiffBackend>() -> OptimizerAdaptor<FusedAdam, Linear<B>, B> {
+        OptimizerAdaptor::from(FusedAdam::new(0.5, 0.999, 1e-8))
     }
-    for (a, b) in [
-        (run::<CpuAutodiff>(true), run::<CpuAutodiff>(false)),
-        (run::<Generic>(true), run::<Generic>(false)),
-    ] {
-        assert_eq!(a.len(), b.len());
-        for (k, (x, y)) in a.iter().zip(&b).enumerate() {
-            for (p, q) in x.iter().zip(y) {
-                assert!((p - q).abs() <= 1e-6 * (1.0 + q.abs()), "tensor {k}: {p} vs {q}");
-            }
-        }
-        // The weights moved: the comparison is not vacuous.
-        assert!(a[0].iter().zip(&a[6]).any(|(p, q)| (p - q).abs() > 1e-3));
-    }
+    assert_same_steps(
+        &four_steps::<CpuAutodiff, _>(ours()),
+        &four_steps::<CpuAutodiff, _>(burns().init()),
+        1e-6,
+    );
+    assert_same_steps(
+        &four_steps::<Generic, _>(ours()),
+        &four_steps::<Generic, _>(burns().init()),
+        1e-6,
+    );
+
+    // burn's Adam's state after two steps (what `shoal dcgan` checkpoints held before) loads
+    // into the fused one, and both continue from it alike; a fresh one would not.
+    let mut first = burns().init();
+    let (_, lin) = fused_steps::<CpuAutodiff, _>(&mut first, 0..2, fixed_linear());
+    let rec = BinBytesRecorder::<FullPrecisionSettings>::default();
+    let bytes = rec.record(first.to_record(), ()).unwrap();
+    let dev = Default::default();
+    let mut as_ours: OptimizerAdaptor<FusedAdam, Linear<CpuAutodiff>, CpuAutodiff> =
+        ours().load_record(rec.load(bytes.clone(), &dev).unwrap());
+    let mut as_burns = burns().init().load_record(rec.load(bytes, &dev).unwrap());
+    let (resumed, _) = fused_steps(&mut as_ours, 2..6, lin.clone());
+    assert_same_steps(&resumed, &fused_steps(&mut as_burns, 2..6, lin.clone()).0, 1e-6);
+    let (fresh, _) = fused_steps(&mut ours(), 2..6, lin);
+    assert!(resumed[0].iter().zip(&fresh[0]).any(|(p, q)| (p - q).abs() > 1e-4));
 }

@@ -7,11 +7,11 @@
 
 use super::model::Generator;
 use super::{DcganConfig, Trainer, optimizer};
-use crate::learn::optim::{AnyOptimizer, FusedSgd};
+use crate::learn::optim::{AnyOptimizer, FusedAdam, FusedSgd};
 use crate::learn::rng::Rng64;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdaGrad, Adam, Optimizer, Sgd};
+use burn::optim::{AdaGrad, Optimizer, Sgd};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use std::path::Path;
@@ -102,7 +102,7 @@ enum OptRecord<B: AutodiffBackend, M: AutodiffModule<B>> {
     Sgd(Record<B, M, Sgd<B::InnerBackend>>),
     Momentum(Record<B, M, FusedSgd>),
     AdaGrad(Record<B, M, AdaGrad>),
-    Adam(Record<B, M, Adam>),
+    Adam(Record<B, M, FusedAdam>),
 }
 
 fn opt_bytes<B: AutodiffBackend, M: AutodiffModule<B>>(o: &AnyOptimizer<B, M>) -> anyhow::Result<Vec<u8>> {

@@ -19,7 +19,7 @@ use crate::learn::data::{Batches, Digits, PIXELS, SIDE, batch_tensors};
 use crate::learn::optim::AnyOptimizer;
 use crate::learn::rng::Rng64;
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use model::{Discriminator, Generator, bce};
@@ -89,9 +89,7 @@ impl DcganConfig {
 fn optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(kind: OptimizerKind) -> AnyOptimizer<B, M> {
     match kind {
         OptimizerKind::Sgd => AnyOptimizer::momentum(&crate::learn::basics::seed_momentum()),
-        OptimizerKind::Adam => {
-            AnyOptimizer::adam(&AdamConfig::new().with_beta_1(0.5).with_beta_2(0.999).with_epsilon(1e-8))
-        }
+        OptimizerKind::Adam => AnyOptimizer::adam(0.5, 0.999, 1e-8),
     }
 }
 

@@ -3,6 +3,7 @@
 //! one parallel pass per parameter reads weight, gradient and velocity and writes the new
 //! weight and velocity, where burn's makes seven single-threaded passes.
 
+use super::{as_cpu, cpu, from_cpu};
 use crate::learn::Cpu;
 use crate::learn::flex::{CHUNK, dense, par_build, tensor, vals};
 use burn::optim::SimpleOptimizer;
@@ -120,12 +121,12 @@ impl<B: Backend> SimpleOptimizer<B> for FusedSgd {
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         let v = state.and_then(|s| s.momentum).map(|m| m.velocity);
-        let (w, v) = match cpu_all(w, g, v) {
-            Ok((w, g, v)) => {
-                let (w, v) = self.step_cpu(lr, w, g, v);
+        let (w, v) = match as_cpu(w) {
+            Ok(w) => {
+                let (w, v) = self.step_cpu(lr, w, cpu(g), v.map(cpu));
                 (from_cpu::<B, D>(w), from_cpu::<B, D>(v))
             }
-            Err((w, g, v)) => self.step_ops(lr, w, g, v),
+            Err(w) => self.step_ops(lr, w, g, v),
         };
         let state = FusedSgdState {
             momentum: Some(Velocity { velocity: v }),
@@ -140,28 +141,4 @@ impl<B: Backend> SimpleOptimizer<B> for FusedSgd {
             }),
         }
     }
-}
-
-type WeightGradVelocity<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>, Option<Tensor<B, D>>);
-
-/// The weight, gradient and velocity on the CPU backend, when `B` is it (else them back).
-fn cpu_all<B: Backend, const D: usize>(
-    w: Tensor<B, D>,
-    g: Tensor<B, D>,
-    v: Option<Tensor<B, D>>,
-) -> Result<WeightGradVelocity<Cpu, D>, WeightGradVelocity<B, D>> {
-    let w = match crate::learn::cast::<B, Cpu, D>(w) {
-        Ok(w) => w,
-        Err(w) => return Err((w, g, v)),
-    };
-    let cpu = |t: Tensor<B, D>| {
-        crate::learn::cast::<B, Cpu, D>(t)
-            .ok()
-            .expect("the same backend as the weight")
-    };
-    Ok((w, cpu(g), v.map(cpu)))
-}
-
-fn from_cpu<B: Backend, const D: usize>(t: Tensor<Cpu, D>) -> Tensor<B, D> {
-    crate::learn::cast::<Cpu, B, D>(t).ok().expect("B is the CPU backend")
 }

@@ -1,14 +1,16 @@
 //! burn's optimisers as shoal's trainings use them, behind one enum over any module: plain
-//! SGD and AdaGrad (the Path-SGD comparison), the seed's momentum SGD fused on the CPU and Adam
-//! (the DCGAN). One `step`, whichever it is.
+//! SGD and AdaGrad (the Path-SGD comparison), the seed's momentum SGD and Adam (the DCGAN),
+//! both fused on the CPU. One `step`, whichever it is.
 
+mod fused_adam;
 mod fused_sgd;
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdaGrad, AdaGradConfig, Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::optim::{AdaGrad, AdaGradConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
+pub use fused_adam::FusedAdam;
 pub use fused_sgd::FusedSgd;
 
 /// One of the optimisers, for module `M`.
@@ -18,7 +20,8 @@ pub enum AnyOptimizer<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// Momentum SGD (one fused pass per parameter on the CPU backend).
     Momentum(OptimizerAdaptor<FusedSgd, M, B>),
     AdaGrad(OptimizerAdaptor<AdaGrad, M, B>),
-    Adam(OptimizerAdaptor<Adam, M, B>),
+    /// Adam (one fused pass per parameter on the CPU backend; no weight decay or AMSGrad).
+    Adam(OptimizerAdaptor<FusedAdam, M, B>),
 }
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> AnyOptimizer<B, M> {
@@ -37,9 +40,9 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> AnyOptimizer<B, M> {
         Self::AdaGrad(AdaGradConfig::new().init())
     }
 
-    /// Adam as `config` sets it.
-    pub fn adam(config: &AdamConfig) -> Self {
-        Self::Adam(config.init())
+    /// Adam with `beta_1`, `beta_2` and `epsilon` as burn's [`burn::optim::AdamConfig`] takes them.
+    pub fn adam(beta_1: f32, beta_2: f32, epsilon: f32) -> Self {
+        Self::Adam(OptimizerAdaptor::from(FusedAdam::new(beta_1, beta_2, epsilon)))
     }
 
     /// One update of `module` with learning rate `lr`.
@@ -51,4 +54,26 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> AnyOptimizer<B, M> {
             Self::Adam(o) => o.step(lr, module, grads),
         }
     }
+}
+
+/// `t` on the CPU backend when `B` is it (the fused passes), else `t` back (burn's ops).
+fn as_cpu<B: burn::tensor::backend::Backend, const D: usize>(
+    t: burn::tensor::Tensor<B, D>,
+) -> Result<burn::tensor::Tensor<crate::learn::Cpu, D>, burn::tensor::Tensor<B, D>> {
+    crate::learn::cast::<B, crate::learn::Cpu, D>(t)
+}
+
+/// A gradient or state tensor on the CPU backend, once [`as_cpu`] found its weight there.
+fn cpu<B: burn::tensor::backend::Backend, const D: usize>(
+    t: burn::tensor::Tensor<B, D>,
+) -> burn::tensor::Tensor<crate::learn::Cpu, D> {
+    as_cpu(t).ok().expect("the same backend as the weight")
+}
+
+fn from_cpu<B: burn::tensor::backend::Backend, const D: usize>(
+    t: burn::tensor::Tensor<crate::learn::Cpu, D>,
+) -> burn::tensor::Tensor<B, D> {
+    crate::learn::cast::<crate::learn::Cpu, B, D>(t)
+        .ok()
+        .expect("B is the CPU backend")
 }
