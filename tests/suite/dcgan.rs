@@ -12,6 +12,10 @@ use shoal::learn::metrics::{Classifier, FEATURES, classifier_score, distorted, f
 use shoal::learn::{Cpu, CpuAutodiff};
 use std::sync::Arc;
 
+/// The autodiff backend with another checkpointing strategy: a different type, so the DCGAN's
+/// CPU fast paths do not apply and its burn-ops maths runs.
+type Generic = burn::backend::Autodiff<Cpu, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>;
+
 fn small_data(n: usize) -> Arc<Digits> {
     let mut d = Digits::bundled(Split::Train);
     d.truncate(n);
@@ -302,7 +306,13 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
     use burn::tensor::activation::{leaky_relu, relu};
     use burn::tensor::backend::AutodiffBackend;
     use shoal::learn::dcgan::model::{Act, Next, norm_act};
-    type Generic = burn::backend::Autodiff<Cpu, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>;
+    fn burn_act<B: burn::tensor::backend::Backend, const D: usize>(act: Act, y: Tensor<B, D>) -> Tensor<B, D> {
+        match act {
+            Act::Identity => y,
+            Act::Relu => relu(y),
+            Act::Leaky(s) => leaky_relu(y, s as f64),
+        }
+    }
     fn check<B: AutodiffBackend, const D: usize>(shape: [usize; D], act: Act) {
         let dev = Default::default();
         let c = shape[1];
@@ -324,12 +334,7 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
         for (k, which) in [&bn, &ours].into_iter().enumerate() {
             let x = Tensor::<B, D>::from_data(TensorData::new(vals.clone(), shape), &dev).require_grad();
             let y = if k == 0 {
-                let y = which.forward(x.clone());
-                match act {
-                    Act::Identity => y,
-                    Act::Relu => relu(y),
-                    Act::Leaky(s) => leaky_relu(y, s as f64),
-                }
+                burn_act(act, which.forward(x.clone()))
             } else {
                 norm_act(which, x.clone(), act, Next::BurnLayout)
             };
@@ -366,8 +371,7 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
             "running mean",
             "running var",
         ];
-        for (k, name) in names.iter().enumerate() {
-            let (a, b) = (&outs[0][k], &outs[1][k]);
+        let same = |name: &str, a: &[f32], b: &[f32]| {
             assert_eq!(a.len(), b.len());
             let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
             let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
@@ -375,9 +379,21 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
                 worst <= 1e-4 * scale,
                 "{shape:?} {act:?} {name}: differs by {worst} (scale {scale})"
             );
+        };
+        for (k, name) in names.iter().enumerate() {
+            same(name, &outs[0][k], &outs[1][k]);
         }
         // The running statistics moved away from (0, 1): the comparison above is not vacuous.
         assert!(outs[1][4].iter().any(|m| m.abs() > 0.01));
+        // Eval mode (`valid()`: the running statistics; on the CPU backend the one-pass op).
+        let x = Tensor::<B::InnerBackend, D>::from_data(TensorData::new(vals.clone(), shape), &dev);
+        let burns = burn_act(act, bn.valid().forward(x.clone()));
+        let fused = norm_act(&ours.valid(), x, act, Next::BurnLayout);
+        let v = |t: Tensor<B::InnerBackend, D>| t.into_data().to_vec::<f32>().unwrap();
+        let (burns, fused) = (v(burns), v(fused));
+        same("eval output", &burns, &fused);
+        // Not the training output: eval mode really used the running statistics.
+        assert!(fused.iter().zip(&outs[1][0]).any(|(p, q)| (p - q).abs() > 0.01));
         // The activation cut some values and kept others.
         if act != Act::Identity {
             let y = &outs[1][0];
@@ -620,7 +636,6 @@ fn checkpoints_keep_the_generator_average() {
 fn the_dcgan_models_equal_burns_layers() {
     use burn::module::{Module, ModuleVisitor, Param};
     use burn::tensor::backend::AutodiffBackend;
-    type Generic = burn::backend::Autodiff<Cpu, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>;
     struct Grads<'a, B: AutodiffBackend>(&'a B::Gradients, Vec<Vec<f32>>);
     impl<B: AutodiffBackend> ModuleVisitor<B> for Grads<'_, B> {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
@@ -703,8 +718,6 @@ fn the_dcgan_models_equal_burns_layers() {
         );
     }
 }
-
-type Generic = burn::backend::Autodiff<Cpu, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>;
 
 /// A 7 -> 5 linear layer with fixed weights and parameter ids (an optimiser's state is keyed
 /// by them).

@@ -206,6 +206,32 @@ fn normalise(d: Dims, x: &[f32], chans: &[Chan], act: impl Fn(f32) -> f32 + Sync
     })
 }
 
+/// `act(pre)` for every value, with one instantiation per activation (as in `Act::apply`):
+/// no match inside the loop.
+fn normalise_act(d: Dims, x: &[f32], chans: &[Chan], act: Act) -> Vec<f32> {
+    match act {
+        Act::Identity => normalise(d, x, chans, |p| p),
+        Act::Relu => normalise(d, x, chans, |p| p.max(0.0)),
+        Act::Leaky(k) => normalise(d, x, chans, move |p| if p < 0.0 { p * k } else { p }),
+    }
+}
+
+/// Eval-mode batch norm (the running `mean` and `var`, as burn's `BatchNorm` computes it in
+/// `valid()` mode, up to rounding) then `act`, on a plain CPU tensor: one pass with one scale
+/// and shift per channel, where burn's makes four broadcast passes, each a strided
+/// iteration (about a quarter of the generator's time when it draws samples for the poster
+/// and the live score).
+pub fn batch_norm_eval(x: FlexTensor, [mean, var, gamma, beta]: [&[f32]; 4], epsilon: f64, act: Act) -> FlexTensor {
+    let shape: Vec<usize> = x.layout().shape().iter().copied().collect();
+    let x = dense(x);
+    let inv_std: Vec<f32> = var
+        .iter()
+        .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
+        .collect();
+    let chans = Chan::all(mean, &inv_std, gamma, beta);
+    tensor(normalise_act(loop_dims(&shape, false), vals(&x), &chans, act), shape)
+}
+
 /// Batch norm over the batch and every axis after the channel axis (1), with the batch's
 /// biased variance, then `act`. Returns the output and the per-channel mean and biased
 /// variance. A channel-major input gives a channel-major output when `cm_out`, else the
@@ -254,12 +280,7 @@ pub fn batch_norm_train(
     let var_f: Vec<f32> = var.iter().map(|&v| v as f32).collect();
     let inv_std: Vec<f32> = var.iter().map(|&v| (1.0 / (v + epsilon).sqrt()) as f32).collect();
     let chans = Chan::all(&mean_f, &inv_std, &gamma_v, &beta_v);
-    // One instantiation per activation (as in `Act::apply`): no match inside the loop.
-    let y = match act {
-        Act::Identity => normalise(dims, xv, &chans, |p| p),
-        Act::Relu => normalise(dims, xv, &chans, |p| p.max(0.0)),
-        Act::Leaky(k) => normalise(dims, xv, &chans, move |p| if p < 0.0 { p * k } else { p }),
-    };
+    let y = normalise_act(dims, xv, &chans, act);
     let y = match (cm, cm_out) {
         (true, true) => cm_tensor(y, &shape),
         (true, false) => tensor(

@@ -176,16 +176,47 @@ pub enum Next {
     BurnLayout,
 }
 
-/// `act(batch_norm(bn, x))`; on the CPU backend in training, one fused op (see `bn_flex`).
+/// `act(batch_norm(bn, x))`; on the CPU backend one fused op (see `bn_flex`), in training
+/// and in eval mode.
 pub fn norm_act<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>, act: Act, next: Next) -> Tensor<B, D> {
     if B::ad_enabled(&x.device()) && D >= 2 {
         match crate::learn::cast::<B, crate::learn::CpuAutodiff, D>(x) {
             Ok(x) => batch_norm_flex(bn, x, act, next),
             Err(x) => act.tensor(batch_norm(bn, x)),
         }
+    } else if D >= 2 {
+        match crate::learn::cast::<B, crate::learn::Cpu, D>(x) {
+            Ok(x) => batch_norm_eval_flex(bn, x, act),
+            Err(x) => act.tensor(batch_norm(bn, x)),
+        }
     } else {
         act.tensor(batch_norm(bn, x))
     }
+}
+
+/// [`norm_act`] in eval mode on the CPU backend: one pass (see `bn_flex::batch_norm_eval`).
+fn batch_norm_eval_flex<B: Backend, const D: usize>(
+    bn: &BatchNorm<B>,
+    x: Tensor<crate::learn::Cpu, D>,
+    act: Act,
+) -> Tensor<B, D> {
+    use burn::tensor::TensorPrimitive;
+    let v = |t: Tensor<B, 1>| t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
+    let [mean, var, gamma, beta] = [
+        v(bn.running_mean.value()),
+        v(bn.running_var.value()),
+        v(bn.gamma.val()),
+        v(bn.beta.val()),
+    ];
+    let y = super::bn_flex::batch_norm_eval(
+        x.into_primitive().tensor(),
+        [&mean, &var, &gamma, &beta],
+        bn.epsilon,
+        act,
+    );
+    crate::learn::cast::<crate::learn::Cpu, B, D>(Tensor::from_primitive(TensorPrimitive::Float(y)))
+        .ok()
+        .expect("B is the CPU backend")
 }
 
 /// burn's `BatchNorm::forward` (same parameters, running statistics and results), computed
