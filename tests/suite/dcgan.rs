@@ -413,7 +413,7 @@ fn the_dcgan_batch_norm_equals_burns_batch_norm() {
 /// The DCGAN's batch-wide convolutions and fully connected layers on the CPU backend compute
 /// what burn's `Conv2d`, `ConvTranspose2d` and `Linear` compute: outputs and the gradients of
 /// input, weight and bias, for the model's own layers and a few other shapes; with an input
-/// that needs no gradient too.
+/// that needs no gradient too; and in eval mode, on the plain CPU backend, the outputs.
 #[test]
 fn the_dcgan_layers_equal_burns() {
     use burn::nn::PaddingConfig2d;
@@ -500,6 +500,17 @@ fn the_dcgan_layers_equal_burns() {
             Act::Relu => burn::tensor::activation::relu(l.forward(x)),
             _ => l.forward(x),
         };
+        // Eval mode on the plain CPU backend (the poster's and the score's samples): the same.
+        let (lv, xv) = (l.valid(), x.clone().inner());
+        let eval = match act {
+            Act::Relu => burn::tensor::activation::relu(lv.forward(xv.clone())),
+            _ => lv.forward(xv.clone()),
+        };
+        close(
+            &format!("conv {k} eval"),
+            &values(conv(&lv, xv, act, next)),
+            &values(eval),
+        );
         compare(format!("conv {k}"), x, &|x| conv(&l, x, act, next), &reference, w, b);
     }
     let ups = [
@@ -517,10 +528,17 @@ fn the_dcgan_layers_equal_burns() {
         let x = rand([3, ci, side, side]);
         let x = if k == 0 { x } else { x.require_grad() };
         let (w, b) = (l.weight.val(), l.bias.as_ref().unwrap().val());
+        let next = if k % 2 == 1 { Next::Fused } else { Next::BurnLayout };
+        let (lv, xv) = (l.valid(), x.clone().inner());
+        close(
+            &format!("conv transpose {k} eval"),
+            &values(conv_transpose(&lv, xv.clone(), next)),
+            &values(lv.forward(xv)),
+        );
         compare(
             format!("conv transpose {k}"),
             x,
-            &|x| conv_transpose(&l, x, if k % 2 == 1 { Next::Fused } else { Next::BurnLayout }),
+            &|x| conv_transpose(&l, x, next),
             &|x| l.forward(x),
             w,
             b,
@@ -534,6 +552,12 @@ fn the_dcgan_layers_equal_burns() {
         let x = if k == 0 { x } else { x.require_grad() };
         let (ya, yb) = (linear(&l, x.clone()), l.forward(x.clone()));
         let name = format!("linear {k}");
+        let (lv, xv) = (l.valid(), x.clone().inner());
+        close(
+            &format!("{name} eval"),
+            &values(linear(&lv, xv.clone())),
+            &values(lv.forward(xv)),
+        );
         close(&format!("{name} output"), &values(ya.clone()), &values(yb.clone()));
         let uneven: Vec<f32> = (0..n * d_out).map(|i| ((i * 37 % 11) as f32) - 5.0).collect();
         let weights = Tensor::<B, 2>::from_data(TensorData::new(uneven, [n, d_out]), &dev);

@@ -221,15 +221,37 @@ fn normalise_act(d: Dims, x: &[f32], chans: &[Chan], act: Act) -> Vec<f32> {
 /// and shift per channel, where burn's makes four broadcast passes, each a strided
 /// iteration (about a quarter of the generator's time when it draws samples for the poster
 /// and the live score).
-pub fn batch_norm_eval(x: FlexTensor, [mean, var, gamma, beta]: [&[f32]; 4], epsilon: f64, act: Act) -> FlexTensor {
+/// Layouts as in [`batch_norm_train`].
+pub fn batch_norm_eval(
+    x: FlexTensor,
+    [mean, var, gamma, beta]: [&[f32]; 4],
+    epsilon: f64,
+    act: Act,
+    cm_out: bool,
+) -> FlexTensor {
     let shape: Vec<usize> = x.layout().shape().iter().copied().collect();
-    let x = dense(x);
+    let cm = cm_vals(&x).is_some();
+    let x = if cm { x } else { dense(x) };
     let inv_std: Vec<f32> = var
         .iter()
         .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
         .collect();
     let chans = Chan::all(mean, &inv_std, gamma, beta);
-    tensor(normalise_act(loop_dims(&shape, false), vals(&x), &chans, act), shape)
+    let y = normalise_act(loop_dims(&shape, cm), layout_vals(&x, cm), &chans, act);
+    stored(y, &shape, cm, cm_out)
+}
+
+/// Output values `y` computed in the input's layout (channel-major when `cm`) as a tensor of
+/// `shape`: channel-major when `cm_out` too, else in burn's layout.
+fn stored(y: Vec<f32>, shape: &[usize], cm: bool, cm_out: bool) -> FlexTensor {
+    match (cm, cm_out) {
+        (true, true) => cm_tensor(y, shape),
+        (true, false) => {
+            let inner = shape[2..].iter().product::<usize>();
+            tensor(from_cm(&y, shape[0], shape[1], inner, None), shape.to_vec())
+        }
+        (false, _) => tensor(y, shape.to_vec()),
+    }
 }
 
 /// Batch norm over the batch and every axis after the channel axis (1), with the batch's
@@ -281,14 +303,7 @@ pub fn batch_norm_train(
     let inv_std: Vec<f32> = var.iter().map(|&v| (1.0 / (v + epsilon).sqrt()) as f32).collect();
     let chans = Chan::all(&mean_f, &inv_std, &gamma_v, &beta_v);
     let y = normalise_act(dims, xv, &chans, act);
-    let y = match (cm, cm_out) {
-        (true, true) => cm_tensor(y, &shape),
-        (true, false) => tensor(
-            from_cm(&y, shape[0], shape[1], dims.inner / shape[0], None),
-            shape.clone(),
-        ),
-        (false, _) => tensor(y, shape.clone()),
-    };
+    let y = stored(y, &shape, cm, cm_out);
     let state = || State {
         x: xs,
         mean: mean_f.clone(),

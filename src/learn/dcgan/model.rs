@@ -186,7 +186,7 @@ pub fn norm_act<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>, 
         }
     } else if D >= 2 {
         match crate::learn::cast::<B, crate::learn::Cpu, D>(x) {
-            Ok(x) => batch_norm_eval_flex(bn, x, act),
+            Ok(x) => batch_norm_eval_flex(bn, x, act, next),
             Err(x) => act.tensor(batch_norm(bn, x)),
         }
     } else {
@@ -199,6 +199,7 @@ fn batch_norm_eval_flex<B: Backend, const D: usize>(
     bn: &BatchNorm<B>,
     x: Tensor<crate::learn::Cpu, D>,
     act: Act,
+    next: Next,
 ) -> Tensor<B, D> {
     use burn::tensor::TensorPrimitive;
     let v = |t: Tensor<B, 1>| t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
@@ -213,6 +214,7 @@ fn batch_norm_eval_flex<B: Backend, const D: usize>(
         [&mean, &var, &gamma, &beta],
         bn.epsilon,
         act,
+        next == Next::Fused,
     );
     crate::learn::cast::<crate::learn::Cpu, B, D>(Tensor::from_primitive(TensorPrimitive::Float(y)))
         .ok()
@@ -280,14 +282,14 @@ fn batch_norm_flex<B: Backend, const D: usize>(
     from_flex(y)
 }
 
-/// `layer.forward(x)`; in training on the CPU backend, one op (see `linear_flex`).
+/// `layer.forward(x)`; on the CPU backend (training or eval), one op (see `linear_flex`).
 pub fn linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
     let Some(bias) = &layer.bias else {
         return layer.forward(x);
     };
-    match crate::learn::cast::<B, crate::learn::CpuAutodiff, 2>(x) {
+    match to_flex(x) {
         Ok(x) => from_flex(super::linear_flex::linear(
-            x.into_primitive().tensor(),
+            x,
             param(&layer.weight.val()),
             param(&bias.val()),
         )),
@@ -295,7 +297,7 @@ pub fn linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
     }
 }
 
-/// `act(layer.forward(x))`; in training on the CPU backend, one batch-wide op (see
+/// `act(layer.forward(x))`; on the CPU backend (training or eval), one batch-wide op (see
 /// `conv_flex`) whose output layout suits `next`.
 pub fn conv<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>, act: Act, next: Next) -> Tensor<B, 4> {
     let plain = |x: Tensor<B, 4>| act.tensor(layer.forward(x));
@@ -327,7 +329,7 @@ pub fn conv<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>, act: Act, next: Next
     }
 }
 
-/// `layer.forward(x)`; in training on the CPU backend, one batch-wide op (see `conv_flex`)
+/// `layer.forward(x)`; on the CPU backend (training or eval), one batch-wide op (see `conv_flex`)
 /// whose output layout suits `next`.
 pub fn conv_transpose<B: Backend>(layer: &ConvTranspose2d<B>, x: Tensor<B, 4>, next: Next) -> Tensor<B, 4> {
     let Some(bias) = &layer.bias else {
@@ -363,32 +365,42 @@ pub fn conv_transpose<B: Backend>(layer: &ConvTranspose2d<B>, x: Tensor<B, 4>, n
 
 type FlexAd = burn::tensor::ops::FloatTensor<crate::learn::CpuAutodiff>;
 
-/// The input, weight and bias as CPU-autodiff primitives, when `B` is that backend (else
-/// the input back).
+/// `t` as a CPU-autodiff primitive when `B` is a CPU backend: itself on the autodiff one
+/// (training: the op joins the graph), an untracked leaf around it on the plain one (eval
+/// mode: the same batch-wide ops, forward only); else `t` back.
+fn to_flex<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<FlexAd, Tensor<B, D>> {
+    use crate::learn::{Cpu, CpuAutodiff, cast};
+    let t = match cast::<B, CpuAutodiff, D>(t) {
+        Ok(t) => return Ok(t.into_primitive().tensor()),
+        Err(t) => t,
+    };
+    cast::<B, Cpu, D>(t).map(|t| Tensor::<CpuAutodiff, D>::from_inner(t).into_primitive().tensor())
+}
+
+/// The input, weight and bias as CPU-autodiff primitives (see [`to_flex`]), else the input
+/// back.
 fn flex_args<B: Backend>(
     x: Tensor<B, 4>,
     w: &Tensor<B, 4>,
     b: &Tensor<B, 1>,
 ) -> Result<(FlexAd, FlexAd, FlexAd), Tensor<B, 4>> {
-    let x = crate::learn::cast::<B, crate::learn::CpuAutodiff, 4>(x)?;
-    Ok((x.into_primitive().tensor(), param(w), param(b)))
+    let x = to_flex(x)?;
+    Ok((x, param(w), param(b)))
 }
 
-/// A parameter of a layer whose input is on the CPU autodiff backend, as its primitive.
+/// A parameter of a layer whose input [`to_flex`] took.
 fn param<B: Backend, const D: usize>(t: &Tensor<B, D>) -> FlexAd {
-    crate::learn::cast::<B, crate::learn::CpuAutodiff, D>(t.clone())
-        .ok()
-        .expect("the same backend as the input")
-        .into_primitive()
-        .tensor()
+    to_flex(t.clone()).ok().expect("the same backend as the input")
 }
 
-/// The inverse of [`param`]: only called when `B` is the CPU autodiff backend.
+/// The inverse of [`to_flex`]: only called when `B` is a CPU backend.
 fn from_flex<B: Backend, const D: usize>(y: FlexAd) -> Tensor<B, D> {
+    use crate::learn::{Cpu, CpuAutodiff, cast};
     use burn::tensor::TensorPrimitive;
-    crate::learn::cast::<crate::learn::CpuAutodiff, B, D>(Tensor::from_primitive(TensorPrimitive::Float(y)))
-        .ok()
-        .expect("B is the CPU autodiff backend")
+    match cast::<CpuAutodiff, B, D>(Tensor::from_primitive(TensorPrimitive::Float(y))) {
+        Ok(y) => y,
+        Err(y) => cast::<Cpu, B, D>(y.inner()).ok().expect("B is a CPU backend"),
+    }
 }
 
 /// burn's running estimates: `(1 - momentum) * running + momentum * batch`, with the
