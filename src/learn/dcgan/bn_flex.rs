@@ -9,7 +9,8 @@
 //! one contiguous run, and the output can stay so for the next convolution). Statistics
 //! are summed in `f64`. The
 //! activation that follows the normalisation in the model (ReLU or leaky ReLU) is part of
-//! the op: one pass less over the activation each way, and no mask kept.
+//! the op: one pass less over the activation each way, and no mask kept. Eval mode (the
+//! running statistics) is one plain pass too ([`batch_norm_eval`]).
 
 use super::model::Act;
 use crate::learn::flex::{

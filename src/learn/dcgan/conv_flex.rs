@@ -1,5 +1,6 @@
 //! The DCGAN's convolutions and transposed convolutions on burn's Flex backend, as autodiff
-//! ops built on whole-batch matrix products.
+//! ops built on whole-batch matrix products (in eval mode the same ops on untracked inputs:
+//! forward only, nothing kept).
 //!
 //! Flex computes a convolution sample by sample (one small product per image, or per tile of
 //! output pixels), a transposed convolution sample by sample with a single-threaded scatter,
