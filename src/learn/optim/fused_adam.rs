@@ -5,13 +5,13 @@
 //! fish, all trainings, 3 interleaved pairs of 60 s runs) the live DCGAN took 1.85 steps/s
 //! with it against 1.74 with burn's.
 
-use super::{as_cpu, cpu, from_cpu};
+use super::{as_cpu, buffer, cpu, cpu_tensor, from_cpu};
 use crate::learn::Cpu;
-use crate::learn::flex::{CHUNK, dense, par_build, tensor, vals};
+use crate::learn::flex::{CHUNK, par_build, vals};
 use burn::optim::SimpleOptimizer;
 use burn::record::Record;
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorPrimitive};
 
 /// Adam with `beta_1`, `beta_2` and `epsilon` as burn's `AdamConfig` takes them.
 #[derive(Clone, Debug)]
@@ -104,9 +104,8 @@ impl FusedAdam {
         time: usize,
     ) -> (Tensor<Cpu, D>, Tensor<Cpu, D>, Tensor<Cpu, D>) {
         let shape = w.dims().to_vec();
-        let prim = |t: Tensor<Cpu, D>| dense(t.into_primitive().tensor());
-        let (wt, gt) = (prim(w), prim(g));
-        let mt = m.map(|(a, b)| (prim(a), prim(b)));
+        let (wt, gt) = (buffer(w), buffer(g));
+        let mt = m.map(|(a, b)| (buffer(a), buffer(b)));
         let (wv, gv) = (vals(&wt), vals(&gt));
         let mv = mt.as_ref().map(|(a, b)| (vals(a), vals(b)));
         let f = self.factors(time, lr);
@@ -142,8 +141,11 @@ impl FusedAdam {
                 *o = w - (m1 * f.combined) / (m2.sqrt() + f.eps) * f.lr;
             }
         });
-        let back = |v: Vec<f32>| Tensor::<Cpu, D>::from_primitive(TensorPrimitive::Float(tensor(v, shape.clone())));
-        (back(new_w), back(new_m1), back(new_m2))
+        (
+            cpu_tensor(new_w, &shape),
+            cpu_tensor(new_m1, &shape),
+            cpu_tensor(new_m2, &shape),
+        )
     }
 }
 

@@ -3,14 +3,14 @@
 //! one parallel pass per parameter reads weight, gradient and velocity and writes the new
 //! weight and velocity, where burn's makes seven single-threaded passes.
 
-use super::{as_cpu, cpu, from_cpu};
+use super::{as_cpu, buffer, cpu, cpu_tensor, from_cpu};
 use crate::learn::Cpu;
-use crate::learn::flex::{CHUNK, dense, par_build, tensor, vals};
+use crate::learn::flex::{CHUNK, par_build, vals};
 use burn::optim::SimpleOptimizer;
 use burn::optim::momentum::MomentumConfig;
 use burn::record::Record;
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorPrimitive};
 
 /// Momentum SGD without weight decay: `v = (1 - dampening) g + momentum v` (just `g` at the
 /// first step), then `w -= lr (g + momentum v)` with Nesterov, `w -= lr v` without.
@@ -76,8 +76,7 @@ impl FusedSgd {
         v: Option<Tensor<Cpu, D>>,
     ) -> (Tensor<Cpu, D>, Tensor<Cpu, D>) {
         let shape = w.dims().to_vec();
-        let prim = |t: Tensor<Cpu, D>| dense(t.into_primitive().tensor());
-        let (wt, gt, vt) = (prim(w), prim(g), v.map(prim));
+        let (wt, gt, vt) = (buffer(w), buffer(g), v.map(buffer));
         let (wv, gv, vv) = (vals(&wt), vals(&gt), vt.as_ref().map(|t| vals(t)));
         let (keep, m, lr, nesterov) = (
             (1.0 - self.dampening) as f32,
@@ -105,8 +104,7 @@ impl FusedSgd {
                 *o = w - step * lr;
             }
         });
-        let back = |v: Vec<f32>| Tensor::<Cpu, D>::from_primitive(TensorPrimitive::Float(tensor(v, shape.clone())));
-        (back(new_w), back(new_v))
+        (cpu_tensor(new_w, &shape), cpu_tensor(new_v, &shape))
     }
 }
 

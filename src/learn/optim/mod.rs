@@ -77,3 +77,14 @@ fn from_cpu<B: burn::tensor::backend::Backend, const D: usize>(
         .ok()
         .expect("B is the CPU backend")
 }
+
+/// A CPU tensor's values packed in order (see `flex::dense`), for the fused passes.
+fn buffer<const D: usize>(t: burn::tensor::Tensor<crate::learn::Cpu, D>) -> burn_flex::FlexTensor {
+    crate::learn::flex::dense(t.into_primitive().tensor())
+}
+
+/// Values from a fused pass as a CPU tensor of `shape`.
+fn cpu_tensor<const D: usize>(v: Vec<f32>, shape: &[usize]) -> burn::tensor::Tensor<crate::learn::Cpu, D> {
+    use burn::tensor::TensorPrimitive;
+    burn::tensor::Tensor::from_primitive(TensorPrimitive::Float(crate::learn::flex::tensor(v, shape.to_vec())))
+}
