@@ -485,10 +485,14 @@ fn the_dcgan_layers_equal_burns() {
         (2, 4, 5, 3, 2, 11),
     ];
     for (k, &(ci, co, ks, s, p, side)) in convs.iter().enumerate() {
-        let l = Conv2dConfig::new([ci, co], [ks, ks])
-            .with_stride([s, s])
-            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-            .init::<B>(&dev);
+        // Seeded under the crate's init lock: burn's random source is shared by every thread,
+        // so other tests' models stay as seeded.
+        let l = shoal::learn::seeded_init::<B, _>(&dev, k as u64, || {
+            Conv2dConfig::new([ci, co], [ks, ks])
+                .with_stride([s, s])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .init::<B>(&dev)
+        });
         let x = rand([3, ci, side, side]);
         let x = if k == 0 { x } else { x.require_grad() };
         let (w, b) = (l.weight.val(), l.bias.as_ref().unwrap().val());
@@ -521,10 +525,12 @@ fn the_dcgan_layers_equal_burns() {
         (2, 4, 5, 3, 2, 3),
     ];
     for (k, &(ci, co, ks, s, p, side)) in ups.iter().enumerate() {
-        let l = ConvTranspose2dConfig::new([ci, co], [ks, ks])
-            .with_stride([s, s])
-            .with_padding([p, p])
-            .init::<B>(&dev);
+        let l = shoal::learn::seeded_init::<B, _>(&dev, k as u64, || {
+            ConvTranspose2dConfig::new([ci, co], [ks, ks])
+                .with_stride([s, s])
+                .with_padding([p, p])
+                .init::<B>(&dev)
+        });
         let x = rand([3, ci, side, side]);
         let x = if k == 0 { x } else { x.require_grad() };
         let (w, b) = (l.weight.val(), l.bias.as_ref().unwrap().val());
@@ -547,7 +553,9 @@ fn the_dcgan_layers_equal_burns() {
     // (inputs, outputs, batch); the first input needs no gradient.
     let fcs = [(32, 1024, 5), (1024, 6400, 3), (6400, 1024, 4), (1024, 1, 6), (7, 3, 2)];
     for (k, &(d_in, d_out, n)) in fcs.iter().enumerate() {
-        let l = burn::nn::LinearConfig::new(d_in, d_out).init::<B>(&dev);
+        let l = shoal::learn::seeded_init::<B, _>(&dev, k as u64, || {
+            burn::nn::LinearConfig::new(d_in, d_out).init::<B>(&dev)
+        });
         let x: Tensor<B, 2> = rand([n, d_in, 1, 1]).flatten(1, 3);
         let x = if k == 0 { x } else { x.require_grad() };
         let (ya, yb) = (linear(&l, x.clone()), l.forward(x.clone()));

@@ -259,19 +259,20 @@ struct Broken<B: Backend> {
 #[test]
 fn modules_that_are_not_linear_chains_are_rejected() {
     let dev = Default::default();
-    let conv = WithConv::<CpuAutodiff> {
+    // Seeded under the crate's init lock (burn's random source is shared by every thread).
+    let conv = shoal::learn::seeded_init(&dev, 1, || WithConv::<CpuAutodiff> {
         conv: Conv2dConfig::new([1, 2], [3, 3]).init(&dev),
         fc: LinearConfig::new(8, 2).init(&dev),
-    };
+    });
     let err = linear_chain::<CpuAutodiff, _>(&conv).unwrap_err();
     assert!(
         matches!(&err, PathSgdError::Unsupported(m) if m.contains("4-D")),
         "{err}"
     );
-    let broken = Broken::<CpuAutodiff> {
+    let broken = shoal::learn::seeded_init(&dev, 2, || Broken::<CpuAutodiff> {
         a: LinearConfig::new(4, 5).init(&dev),
         b: LinearConfig::new(6, 2).init(&dev),
-    };
+    });
     let err = linear_chain::<CpuAutodiff, _>(&broken).unwrap_err();
     assert!(err.to_string().contains("takes 6 inputs"), "{err}");
     // A valid chain goes through the optimizer; a bad one is refused, not mangled.
