@@ -26,14 +26,19 @@ use bevy::diagnostic::FrameTimeDiagnosticsPlugin;
 use bevy::prelude::*;
 use bevy_egui::EguiPlugin;
 
-pub use crate::learn::live::spec::{JobKind, JobSettings, LIVE_ADAM_LR};
+pub use crate::learn::live::spec::{Host, JobKind, JobSettings, LIVE_ADAM_LR};
 
 /// Job `kind` as a factory (it is built on the job's own thread, and again on reset, with the
 /// settings of that moment): DCGAN and Path-SGD on `backend`'s device, the basics (a net of a
-/// few hundred weights) always on the CPU. In the browser this builds only the fallback for a
-/// page that gives no Web Worker (`web::browser_factory`): the job then trains on the page's
-/// thread.
-pub fn job_factory(kind: JobKind, settings: SharedSettings, backend: backend::SharedBackend) -> training::Factory {
+/// few hundred weights) always on the CPU, stepped as `host` says. In the browser this builds
+/// only the fallback for a page that gives no Web Worker (`web::browser_factory`): the job then
+/// trains on the page's thread.
+pub fn job_factory(
+    kind: JobKind,
+    settings: SharedSettings,
+    backend: backend::SharedBackend,
+    host: Host,
+) -> training::Factory {
     use crate::learn::live::spec::{Device, build};
     std::sync::Arc::new(move || {
         let s = settings.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -41,7 +46,7 @@ pub fn job_factory(kind: JobKind, settings: SharedSettings, backend: backend::Sh
             JobKind::Basics => Device::Cpu,
             _ => backend.for_job()?.device.for_learn()?,
         };
-        build(kind, &s, &device, cfg!(target_arch = "wasm32"))
+        build(kind, &s, &device, host)
     })
 }
 
@@ -280,7 +285,10 @@ pub fn add_training(app: &mut App, opts: &AppOptions) {
     crate::learn::live::share::start_training_pool(opts.split_two_cores().then_some(1));
     for &k in &opts.jobs {
         #[cfg(not(target_arch = "wasm32"))]
-        let mut job = training::JobState::threaded(k.name(), job_factory(k, settings.clone(), backend.clone()));
+        let mut job = training::JobState::threaded(
+            k.name(),
+            job_factory(k, settings.clone(), backend.clone(), Host::OwnThread),
+        );
         // In the browser the page drives each job from its frames: the job trains in a Web
         // Worker (on the CPU or the browser's GPU), or, where the page gives no worker, on the
         // page's thread in a per-frame budget (see `web::browser_factory`).

@@ -182,7 +182,7 @@ pub fn browser_factory(
     use crate::learn::live::fetch::need_digits;
     use crate::learn::live::spec::encode_spec;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let inline = super::job_factory(kind, settings.clone(), backend.clone());
+    let inline = super::job_factory(kind, settings.clone(), backend.clone(), super::Host::PageThread);
     // The bundle the page loaded: a CPU job's worker loads the same one.
     let bundle = page_string("shoalBundle").unwrap_or_else(|| "app".into());
     let spec = |gpu: bool| {

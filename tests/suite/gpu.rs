@@ -141,7 +141,7 @@ fn dcgan_in_app(device: shoal::scene::backend::GpuDeviceChoice) -> String {
     use shoal::scene::backend::{GpuTrainingPlugin, SharedBackend};
     use shoal::scene::record::headless_render_app;
     use shoal::scene::training::{JobState, TrainingPlugin, Trainings};
-    use shoal::scene::{JobKind, SharedSettings, job_factory};
+    use shoal::scene::{Host, JobKind, SharedSettings, job_factory};
 
     let mut app = headless_render_app();
     app.add_plugins(GpuTrainingPlugin {
@@ -153,7 +153,11 @@ fn dcgan_in_app(device: shoal::scene::backend::GpuDeviceChoice) -> String {
     assert!(backend.get().is_none(), "unknown until the renderer exists");
     let settings = SharedSettings::default();
     settings.0.lock().unwrap().dcgan_batch = 8;
-    let mut job = JobState::stepped("DCGAN", job_factory(JobKind::Dcgan, settings, backend.clone()), 1.0);
+    let mut job = JobState::stepped(
+        "DCGAN",
+        job_factory(JobKind::Dcgan, settings, backend.clone(), Host::InOrder),
+        1.0,
+    );
     job.set_running(true);
     app.insert_resource(Trainings { jobs: vec![job] })
         .add_plugins(TrainingPlugin);

@@ -255,6 +255,7 @@ impl Job for Scored {
             step: self.1,
             values: vec![("loss", 1.0 / self.1 as f64)],
             quality: Some(shoal::learn::live::Quality {
+                step: self.1,
                 score,
                 frechet: 100.0 / score,
             }),
@@ -305,12 +306,12 @@ fn the_live_score_is_high_on_real_digits_and_low_on_noise() {
     use shoal::learn::live::{Judge, SCORE_SAMPLES};
     let judge = Judge::load().expect("native builds carry the classifier");
     let real = Digits::bundled(Split::Train);
-    let good = judge.judge(&real.images[..SCORE_SAMPLES * PIXELS]);
+    let good = judge.judge(1, &real.images[..SCORE_SAMPLES * PIXELS]);
     let mut r = shoal::learn::rng::Rng64::new(9);
     let noise: Vec<u8> = (0..SCORE_SAMPLES * PIXELS)
         .map(|_| (r.next_u64() & 0xff) as u8)
         .collect();
-    let bad = judge.judge(&noise);
+    let bad = judge.judge(1, &noise);
     assert!(good.score > 8.0, "real digits: {good:?}");
     assert!(bad.score < 3.0, "noise: {bad:?}");
     assert!(bad.frechet > 20.0 * good.frechet, "real {good:?} noise {bad:?}");
@@ -337,6 +338,79 @@ fn the_dcgan_job_scores_fresh_samples_every_twenty_steps() {
         })
         .collect();
     assert_eq!(scored, [1, 20, 40]);
+}
+
+/// The live score measured aside (the app's DCGAN: a helper thread at idle priority, or in
+/// line while that is busy) gives each measurement the step it was taken at and the same
+/// numbers as measuring in line; the driver keeps them in step order whatever order they
+/// arrive in.
+#[test]
+fn the_dcgan_score_measured_aside_equals_the_in_line_one() {
+    use shoal::learn::live::Runner;
+    let cfg = DcganConfig {
+        batch: 8,
+        ..DcganConfig::default()
+    };
+    let mut aside = DcganJob::new(cfg.clone(), 5).unwrap().scoring_aside();
+    let mut got = Vec::new();
+    // Until the measurements of steps 1, 20 and 40 are in (the last may come a few steps late).
+    let mut steps = 0;
+    while steps < 400
+        && ![1, 20, 40]
+            .iter()
+            .all(|s| got.iter().any(|q: &shoal::learn::live::Quality| q.step == *s))
+    {
+        got.extend(aside.step().quality);
+        steps += 1;
+        if steps >= 40 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert!(steps < 400, "the measurements of steps 1, 20, 40 arrived: {got:?}");
+    let mut in_line = DcganJob::new(cfg, 5).unwrap();
+    let want: Vec<_> = (0..steps).filter_map(|_| in_line.step().quality).collect();
+    for q in &got {
+        let w = want
+            .iter()
+            .find(|w| w.step == q.step)
+            .expect("scored at the same steps");
+        assert!((q.score - w.score).abs() <= 1e-6 * w.score, "{q:?} vs {w:?}");
+        assert!((q.frechet - w.frechet).abs() <= 1e-6 * w.frechet, "{q:?} vs {w:?}");
+    }
+    // Arriving out of order (a late measurement from aside), they are kept in step order.
+    let late: Vec<_> = got.iter().rev().copied().collect();
+    let factory: Factory = Arc::new(move || Ok(Box::new(Replay(late.clone(), 0)) as Box<dyn Job>));
+    let mut run = Runner::stepped("replay", factory, 1.0);
+    run.set_running(true);
+    for _ in 0..got.len() {
+        run.poll();
+    }
+    let order: Vec<f64> = run.quality.iter().map(|q| q[0]).collect();
+    let mut sorted = order.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert_eq!(order.len(), got.len());
+    assert_eq!(order, sorted);
+}
+
+/// A job that reports the given measurements, one per step.
+struct Replay(Vec<shoal::learn::live::Quality>, u64);
+
+impl Job for Replay {
+    fn name(&self) -> &'static str {
+        "replay"
+    }
+    fn step(&mut self) -> shoal::learn::live::Report {
+        self.1 += 1;
+        shoal::learn::live::Report {
+            step: self.1,
+            values: vec![("loss", 1.0)],
+            quality: self.0.get(self.1 as usize - 1).copied(),
+            ..Default::default()
+        }
+    }
+    fn series(&self) -> Vec<&'static str> {
+        vec!["loss"]
+    }
 }
 
 /// In halves (the browser's CPU path: G's step on one frame, D's on the next) the DCGAN job

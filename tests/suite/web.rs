@@ -97,6 +97,7 @@ fn worker_messages_round_trip_and_broken_ones_are_errors() {
     assert_eq!(report.values.len(), 3);
     report.image = Some(((0..12).map(|v| v * 20).collect(), 4, 3));
     report.quality = Some(Quality {
+        step: 7,
         score: 4.5,
         frechet: 80.25,
     });

@@ -327,10 +327,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// `[0, 1]`), for callers that read them asynchronously; [`image_bytes`] makes bytes of them.
     pub fn generate_on_device(&self, z: &[f32], averaged: bool) -> Tensor<B::InnerBackend, 4> {
         let n = z.len() / self.cfg.z;
-        let g = match (&self.g_ema, averaged) {
-            (Some(avg), true) => avg.clone(),
-            _ => self.generator().valid(),
-        };
+        let g = self.sampler_from(averaged);
         let zt = Tensor::<B::InnerBackend, 2>::from_data(TensorData::new(z.to_vec(), [n, self.cfg.z]), &self.device);
         g.forward(zt)
     }
@@ -347,11 +344,19 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// As [`Trainer::sample`], from the moving average or from G's current weights.
     pub fn sample_from(&self, n: usize, seed: u64, averaged: bool) -> Vec<u8> {
-        let g = match (&self.g_ema, averaged) {
+        sample_generator(&self.sampler_from(averaged), self.cfg.z, n, seed, &self.device)
+    }
+
+    /// The generator [`Trainer::sample`] uses: a snapshot sharing this moment's weights.
+    pub fn sampler(&self) -> Generator<B::InnerBackend> {
+        self.sampler_from(self.g_ema.is_some())
+    }
+
+    fn sampler_from(&self, averaged: bool) -> Generator<B::InnerBackend> {
+        match (&self.g_ema, averaged) {
             (Some(avg), true) => avg.clone(),
             _ => self.generator().valid(),
-        };
-        sample_generator(&g, self.cfg.z, n, seed, &self.device)
+        }
     }
 
     /// Whether samples come from a moving average of G.

@@ -446,7 +446,7 @@ fn build_from_spec(spec: &[u8]) -> anyhow::Result<Box<dyn Job>> {
         .into());
     }
     let device = if gpu { browser_gpu()? } else { Device::Cpu };
-    super::spec::build(kind, &settings, &device, false)
+    super::spec::build(kind, &settings, &device, super::spec::Host::InOrder)
 }
 
 /// The browser's WebGPU device for this worker's job (opened once; [`NotReady`] meanwhile).

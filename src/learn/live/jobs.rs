@@ -1,5 +1,6 @@
 //! The three trainings as [`Job`]s: tensor basics, the Path-SGD comparison, the DCGAN.
 
+use super::score::{Judge, SCORE_EVERY, SCORE_SAMPLES};
 use super::{Command, Deferred, Job, NotReady, Quality, Report};
 use crate::learn::CpuAutodiff;
 use crate::learn::basics::{Basics, Method};
@@ -243,52 +244,6 @@ impl<B: AutodiffBackend> Job for PathSgdJob<B> {
     }
 }
 
-/// Fresh samples the live quality number scores.
-pub const SCORE_SAMPLES: usize = 256;
-/// DCGAN iterations between two quality measurements.
-const SCORE_EVERY: u64 = 20;
-/// The classifier score from which the samples count as digits ("first digits at m:ss").
-pub const FIRST_DIGITS_SCORE: f64 = 5.0;
-/// Real digits the Fréchet distance compares with (the bundled test split's first).
-const REAL_FOR_FRECHET: usize = 1000;
-
-/// Scores samples with the shipped classifier, on the CPU: the live quality number.
-pub struct Judge {
-    model: crate::learn::metrics::Classifier<crate::learn::Cpu>,
-    /// The classifier's features of real test digits.
-    real: Vec<f32>,
-}
-
-impl Judge {
-    /// The shipped classifier and the real digits it compares with, where this build has them
-    /// (in the browser once a training worker has fetched them).
-    pub fn load() -> Option<Self> {
-        let dev = Default::default();
-        let model = crate::learn::metrics::live_classifier()?;
-        let test = crate::learn::data::live_test()?;
-        // The real digits' features: the same for every job, so computed once (a job is
-        // rebuilt on every Reset).
-        static REAL: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
-        let real = REAL
-            .get_or_init(|| {
-                let n = REAL_FOR_FRECHET.min(test.len());
-                crate::learn::metrics::probs_and_features(&model, &test.images[..n * PIXELS], &dev).1
-            })
-            .clone();
-        Some(Self { model, real })
-    }
-
-    /// The quality of `images` (`n x 784` bytes).
-    pub fn judge(&self, images: &[u8]) -> Quality {
-        use crate::learn::metrics::{FEATURES, classifier_score, frechet_distance, probs_and_features};
-        let (probs, feats) = probs_and_features(&self.model, images, &Default::default());
-        Quality {
-            score: classifier_score(&probs),
-            frechet: frechet_distance(&feats, &self.real, FEATURES),
-        }
-    }
-}
-
 /// DCGAN: one G+D iteration per step; the fixed-noise grid every `grid_every` steps; every
 /// few steps the classifier score of [`SCORE_SAMPLES`] fresh samples.
 pub struct DcganJob<B: AutodiffBackend = CpuAutodiff> {
@@ -301,6 +256,9 @@ pub struct DcganJob<B: AutodiffBackend = CpuAutodiff> {
     halves: bool,
     /// Fresh samples read asynchronously, for [`Job::finish_deferred`] to score.
     samples_read: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+    /// Scores on a thread of its own ([`DcganJob::scoring_aside`]).
+    #[cfg(not(target_arch = "wasm32"))]
+    scorer: Option<super::score::Scorer>,
 }
 
 impl DcganJob {
@@ -321,6 +279,8 @@ impl<B: AutodiffBackend> DcganJob<B> {
             read_async: false,
             halves: false,
             samples_read: Default::default(),
+            #[cfg(not(target_arch = "wasm32"))]
+            scorer: None,
         })
     }
 
@@ -349,6 +309,15 @@ impl<B: AutodiffBackend> DcganJob<B> {
         self
     }
 
+    /// The live score is measured on a helper thread at idle priority ([`super::score::Scorer`],
+    /// native only): for a job on a thread of its own (the app), whose steps then only train.
+    /// A measurement arrives with a later step's report, marked with its own step.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn scoring_aside(mut self) -> Self {
+        self.scorer = Judge::load().and_then(super::score::Scorer::start);
+        self
+    }
+
     /// The report of the iteration just finished (`r`): the picture and quality when due.
     fn report(&self, r: &crate::learn::dcgan::IterReport) -> Report {
         let image = self.picture_due().then(|| self.gan.fixed_grid());
@@ -374,10 +343,30 @@ impl<B: AutodiffBackend> DcganJob<B> {
         0x5C0E ^ self.gan.iteration
     }
 
-    /// The quality of fresh samples, when due.
+    /// The quality of fresh samples, when due (or, with a scorer, one it finished).
     fn quality_due(&self) -> Option<Quality> {
-        let judge = self.judge.as_ref().filter(|_| self.scoring_due())?;
-        Some(judge.judge(&self.gan.sample(SCORE_SAMPLES, self.sample_seed())))
+        let step = self.gan.iteration;
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(scorer) = &self.scorer {
+            if self.scoring_due() {
+                let (g, z, seed) = (self.gan.sampler(), self.gan.cfg.z, self.sample_seed());
+                let dev = self.gan.device().clone();
+                let make = move || crate::learn::dcgan::sample_generator(&g, z, SCORE_SAMPLES, seed, &dev);
+                if !scorer.offer(step, Box::new(make)) {
+                    // Still busy with the last one: this one in line (a machine with nothing idle).
+                    return self.quality_here();
+                }
+            }
+            return scorer.finished();
+        }
+        self.scoring_due().then(|| self.quality_here()).flatten()
+    }
+
+    /// The quality of this step's fresh samples, measured on this thread.
+    fn quality_here(&self) -> Option<Quality> {
+        let judge = self.judge.as_ref()?;
+        let images = self.gan.sample(SCORE_SAMPLES, self.sample_seed());
+        Some(judge.judge(self.gan.iteration, &images))
     }
 }
 
@@ -420,7 +409,7 @@ impl<B: AutodiffBackend> Job for DcganJob<B> {
     fn finish_deferred(&mut self, report: &mut Report) {
         let samples = self.samples_read.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let (Some(judge), Some(samples)) = (&self.judge, samples) {
-            report.quality = Some(judge.judge(&samples));
+            report.quality = Some(judge.judge(report.step, &samples));
         }
     }
     fn step_deferred(&mut self) -> Deferred {

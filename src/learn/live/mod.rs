@@ -7,13 +7,15 @@ pub mod browser;
 pub mod fetch;
 mod jobs;
 mod runner;
+mod score;
 pub mod share;
 pub mod spec;
 pub mod wire;
 mod worker;
 
-pub use jobs::{BasicsJob, DcganJob, FIRST_DIGITS_SCORE, Judge, LIVE_LRS, PathSgdJob, SCORE_SAMPLES};
+pub use jobs::{BasicsJob, DcganJob, LIVE_LRS, PathSgdJob};
 pub use runner::{INLINE_SHARE, MAX_POINTS, Runner};
+pub use score::{FIRST_DIGITS_SCORE, Judge, SCORE_SAMPLES};
 use std::sync::Arc;
 
 /// What one step reports: named values for the curves, maybe a new grey image.
@@ -45,6 +47,8 @@ impl Report {
 /// digits' (lower is better).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Quality {
+    /// The training step whose generator made the samples.
+    pub step: u64,
     pub score: f64,
     pub frechet: f64,
 }

@@ -273,7 +273,9 @@ impl Runner {
             }
         }
         if let Some(q) = r.quality {
-            self.quality.push([r.step as f64, q.score, q.frechet]);
+            // In step order (a measurement made aside can arrive after a later one).
+            let at = self.quality.partition_point(|p| p[0] <= q.step as f64);
+            self.quality.insert(at, [q.step as f64, q.score, q.frechet]);
             if self.first_digits.is_none() && q.score >= FIRST_DIGITS_SCORE {
                 self.first_digits = Some(self.elapsed_now());
             }

@@ -85,11 +85,23 @@ pub enum Device {
     Gpu(crate::learn::gpu::WgpuDevice),
 }
 
+/// Where a job's steps run, which decides how a CPU DCGAN spends its time besides training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// A thread of its own (the native app): its live score is measured on a helper thread at
+    /// idle priority ([`super::DcganJob::scoring_aside`]).
+    OwnThread,
+    /// The thread that also draws the frames (a browser page without workers): it steps in
+    /// halves.
+    PageThread,
+    /// Everything within the step, in order (a recording's steps, a browser worker, tests).
+    InOrder,
+}
+
 /// The job `kind` with settings `s` on `device` (the basics, a net of a few hundred weights,
-/// always on the CPU). In the browser a GPU job reads its numbers asynchronously (WebGPU has
-/// no synchronous read). `on_page_thread`: the job trains on the thread that also draws the
-/// frames (a browser page without workers), so a CPU DCGAN steps in halves there.
-pub fn build(kind: JobKind, s: &JobSettings, device: &Device, on_page_thread: bool) -> anyhow::Result<Box<dyn Job>> {
+/// always on the CPU), stepped as `host` says. In the browser a GPU job reads its numbers
+/// asynchronously (WebGPU has no synchronous read).
+pub fn build(kind: JobKind, s: &JobSettings, device: &Device, host: Host) -> anyhow::Result<Box<dyn Job>> {
     match kind {
         JobKind::Basics => Ok(Box::new(BasicsJob::new(0, 1000))),
         JobKind::PathSgd => {
@@ -124,8 +136,13 @@ pub fn build(kind: JobKind, s: &JobSettings, device: &Device, on_page_thread: bo
                         }
                         None => DcganJob::new(cfg, every)?,
                     };
-                    // Half a step at a time holds the frames up half as long.
-                    let job = if on_page_thread { job.in_halves() } else { job };
+                    let job = match host {
+                        // Half a step at a time holds the frames up half as long.
+                        Host::PageThread => job.in_halves(),
+                        #[cfg(not(target_arch = "wasm32"))]
+                        Host::OwnThread => job.scoring_aside(),
+                        _ => job,
+                    };
                     Box::new(job) as Box<dyn Job>
                 }
                 #[cfg(feature = "gpu")]

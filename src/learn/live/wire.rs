@@ -181,7 +181,7 @@ fn put_report(w: &mut Writer, rep: &Report) {
             w.u8(0);
         }
         Some(q) => {
-            w.u8(1).f64(q.score).f64(q.frechet);
+            w.u8(1).u64(q.step).f64(q.score).f64(q.frechet);
         }
     }
     match &rep.error {
@@ -204,6 +204,7 @@ fn get_report(r: &mut Reader) -> Result<Report, String> {
     let image = get_image(r)?;
     let quality = if r.bool()? {
         Some(Quality {
+            step: r.u64()?,
             score: r.f64()?,
             frechet: r.f64()?,
         })

@@ -281,8 +281,12 @@ pub fn record(opts: &RecordOptions, mut progress: impl FnMut(usize)) -> anyhow::
             } else {
                 1.0
             };
-            let factory =
-                crate::scene::job_factory(kind, settings.clone(), crate::scene::backend::SharedBackend::cpu());
+            let factory = crate::scene::job_factory(
+                kind,
+                settings.clone(),
+                crate::scene::backend::SharedBackend::cpu(),
+                crate::scene::Host::InOrder,
+            );
             let mut job = JobState::stepped(kind.name(), factory, per_frame);
             // With a script the trainings wait for its `start` steps.
             job.set_running(opts.script.is_none());
