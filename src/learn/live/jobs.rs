@@ -345,10 +345,10 @@ impl<B: AutodiffBackend> DcganJob<B> {
 
     /// The quality of fresh samples, when due (or, with a scorer, one it finished).
     fn quality_due(&self) -> Option<Quality> {
-        let step = self.gan.iteration;
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(scorer) = &self.scorer {
             if self.scoring_due() {
+                let step = self.gan.iteration;
                 let (g, z, seed) = (self.gan.sampler(), self.gan.cfg.z, self.sample_seed());
                 let dev = self.gan.device().clone();
                 let make = move || crate::learn::dcgan::sample_generator(&g, z, SCORE_SAMPLES, seed, &dev);
