@@ -52,6 +52,7 @@ impl Judge {
 }
 
 /// Makes the samples to score (`n x 784` bytes), from a snapshot of the generator.
+#[cfg(not(target_arch = "wasm32"))]
 pub type MakeSamples = Box<dyn FnOnce() -> Vec<u8> + Send>;
 
 /// The live score on a thread of its own at idle priority (native app): the DCGAN's training
