@@ -249,7 +249,8 @@ impl<B: AutodiffBackend> Job for PathSgdJob<B> {
 pub struct DcganJob<B: AutodiffBackend = CpuAutodiff> {
     gan: Gan<B>,
     grid_every: u64,
-    judge: Option<Judge>,
+    /// Shared with the scorer's thread, if any (loaded once per job).
+    judge: Option<Arc<Judge>>,
     /// Numbers and pictures are read asynchronously ([`Job::step_deferred`]): the browser's GPU.
     read_async: bool,
     /// Each iteration spread over two calls of [`Job::step_deferred`] (G's step, then D's).
@@ -275,7 +276,7 @@ impl<B: AutodiffBackend> DcganJob<B> {
         Ok(Self {
             gan: Gan::new(cfg, data, dev)?,
             grid_every: grid_every.max(1),
-            judge: Judge::load(),
+            judge: Judge::load().map(Arc::new),
             read_async: false,
             halves: false,
             samples_read: Default::default(),
@@ -314,7 +315,7 @@ impl<B: AutodiffBackend> DcganJob<B> {
     /// A measurement arrives with a later step's report, marked with its own step.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn scoring_aside(mut self) -> Self {
-        self.scorer = Judge::load().and_then(super::score::Scorer::start);
+        self.scorer = self.judge.clone().and_then(super::score::Scorer::start);
         self
     }
 

@@ -57,8 +57,8 @@ pub type MakeSamples = Box<dyn FnOnce() -> Vec<u8> + Send>;
 
 /// The live score on a thread of its own at idle priority (native app): the DCGAN's training
 /// thread hands it a snapshot of G (cheap: the weights are shared, not copied) and goes on
-/// training; the scorer generates the fresh samples and runs the classifier (about a tenth of
-/// the training thread's time when done in line, measured in the README) on what the
+/// training; the scorer generates the fresh samples and runs the classifier (about a twentieth
+/// of the training thread's time when done in line, measured in the README) on what the
 /// frames and the training leave idle. One measurement at a time: while it is still busy the
 /// caller scores in line, so a machine with nothing idle still gets its numbers.
 #[cfg(not(target_arch = "wasm32"))]
@@ -85,7 +85,7 @@ struct Slot {
 #[cfg(not(target_arch = "wasm32"))]
 impl Scorer {
     /// Starts the scorer's thread (`None` if the thread cannot start: score in line then).
-    pub fn start(judge: Judge) -> Option<Self> {
+    pub fn start(judge: std::sync::Arc<Judge>) -> Option<Self> {
         let shared = std::sync::Arc::new(Shared::default());
         let (tx, done) = std::sync::mpsc::channel();
         let theirs = shared.clone();
@@ -130,11 +130,7 @@ impl Drop for Scorer {
 fn serve(shared: &Shared, judge: &Judge, done: &std::sync::mpsc::Sender<Quality>) {
     // Idle priority: it only takes what the frames and the training leave.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: sched_setscheduler on this thread (id 0) only changes its scheduling class.
-    unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-    }
+    super::share::idle_this_thread();
     // With a one-thread kernel pool, the kernels run here too, at this thread's priority.
     let _kernels = super::share::kernels_on_this_thread();
     loop {

@@ -127,3 +127,14 @@ fn set_training_threads_idle(idle: bool) {
         }
     }
 }
+
+/// Puts the calling thread under `SCHED_IDLE` (Linux): it then only runs on what the other
+/// threads leave idle.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(super) fn idle_this_thread() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler on this thread (id 0) only changes its scheduling class.
+    unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+    }
+}

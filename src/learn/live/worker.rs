@@ -28,11 +28,7 @@ pub(super) fn worker(factory: Factory, ctl: Receiver<Ctl>, out: Sender<Msg>) {
     // runs under SCHED_IDLE (see `share`); above 0 at normal priority.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if super::share::train_share() == 0.0 {
-        // SAFETY: sched_setscheduler on this thread (id 0) only changes its scheduling class.
-        unsafe {
-            let param = libc::sched_param { sched_priority: 0 };
-            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-        }
+        super::share::idle_this_thread();
     }
     // With a one-thread kernel pool, this thread runs the kernels itself (see `share`).
     #[cfg(not(target_arch = "wasm32"))]
