@@ -562,3 +562,14 @@ fn a_long_curve_is_drawn_as_its_envelope_with_its_spikes_and_its_end() {
     // A short curve comes back whole.
     assert_eq!(envelope(&pts[1000..1300], 200), pts[1000..1300].to_vec());
 }
+
+/// The frame pacer's sleep must happen on the main thread: on a task-pool thread (a two-core
+/// machine has one) it would hold up the render world's systems that run on that pool, and the
+/// frame would wait for the sleep and the drawing one after the other.
+#[test]
+fn the_frame_pacer_sleeps_on_the_main_thread() {
+    let mut world = World::new();
+    let mut pace = IntoSystem::into_system(shoal::scene::pacing::pace);
+    pace.initialize(&mut world);
+    assert!(!pace.is_send(), "the pacer may run on a task-pool thread");
+}
