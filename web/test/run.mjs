@@ -3,7 +3,8 @@
 // WebGL2 ("webgl2"). Both load the app bundle (app/); the first's GPU trainings load the GPU
 // trainer bundle (gpu/) in their Web Workers. For each, check what a visitor sees:
 //   1. The tank: the first frame comes, the canvas is not blank, the fish move, the console
-//      holds no errors; frame rate from the app's own frame-time report.
+//      holds no errors; frame rate from the app's own frame-time report; the page's shader
+//      changes took (highp, the sRGB cubic) and the cubic gives every sRGB level back exactly.
 //   2. The backend the page picks by itself: the GPU only for a hardware WebGPU adapter; for a
 //      software one (SwiftShader, here) or none, the CPU, the panel saying why.
 //   3. Training on the browser's backend (webgpu: its WebGPU adapter, asked for with
@@ -111,6 +112,27 @@ async function visit(query) {
 
 const windows = (lines) => lines.filter((d) => (d.kind === 'window' || d.kind === 'final') && d.frames > 0);
 
+// The page's cheaper sRGB encoding (index.html's SRGB_CUBIC, in float32 as the shader computes
+// it) must give every one of the 256 levels an sRGB texture holds back as the same byte as the
+// exact curve does: the levels it gets wrong (none expected).
+async function srgbCubicMisses() {
+  const html = await readFile(join(dist, 'index.html'), 'utf8');
+  const m = html.match(/const SRGB_CUBIC = \[([^\]]*)\]/);
+  if (!m) return ['no SRGB_CUBIC in index.html'];
+  const c = m[1].split(',').map(Number).map(Math.fround);
+  const f = Math.fround;
+  const misses = [];
+  for (let level = 0; level < 256; level++) {
+    const v = level / 255;
+    const x = f(v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    if (x <= 0.0031308) continue; // the shader's linear segment, unchanged
+    const q = f(Math.sqrt(f(Math.sqrt(x))));
+    const out = f(c[0] + f(q * f(c[1] + f(q * f(c[2] + f(q * c[3]))))));
+    if (Math.round(out * 255) !== level) misses.push(level);
+  }
+  return misses;
+}
+
 async function testBrowser(bundle) {
   const failures = [];
   const report = { bundle, fish };
@@ -135,6 +157,11 @@ async function testBrowser(bundle) {
     // The page gives wgpu's mediump shaders highp floats (web/index.html): its present pass.
     report.highp_shaders = await v.page.evaluate(() => window.shoalHighpShaders ?? null);
     if (!(report.highp_shaders >= 1)) failures.push(`no mediump shader was raised to highp (${report.highp_shaders})`);
+    // wgpu's sRGB pass onto the canvas with the cubic in place of its pow (index.html).
+    report.fast_srgb = await v.page.evaluate(() => window.shoalFastSrgb ?? null);
+    if (!(report.fast_srgb >= 1)) failures.push(`wgpu's sRGB present pass kept its pow (${report.fast_srgb}): its shader changed?`);
+    const misses = await srgbCubicMisses();
+    if (misses.length) failures.push(`the page's sRGB cubic misses levels ${misses.slice(0, 8).join(', ')}`);
     if (report.loaded_bundle !== 'app') failures.push(`the page loaded '${report.loaded_bundle}', not 'app'`);
     await v.page.waitForTimeout(3000); // let the school spread out and the panels settle
     const canvas = v.page.locator('#shoal');
