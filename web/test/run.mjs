@@ -4,7 +4,7 @@
 // trainer bundle (gpu/) in their Web Workers. For each, check what a visitor sees:
 //   1. The tank: the first frame comes, the canvas is not blank, the fish move, the console
 //      holds no errors; frame rate from the app's own frame-time report; the page's shader
-//      changes took (highp, the sRGB cubic) and the cubic gives every sRGB level back exactly.
+//      changes took (highp, the sRGB cubics) and the cubics match the exact sRGB curves.
 //   2. The backend the page picks by itself: the GPU only for a hardware WebGPU adapter; for a
 //      software one (SwiftShader, here) or none, the CPU, the panel saying why.
 //   3. Training on the browser's backend (webgpu: its WebGPU adapter, asked for with
@@ -112,25 +112,42 @@ async function visit(query) {
 
 const windows = (lines) => lines.filter((d) => (d.kind === 'window' || d.kind === 'final') && d.frames > 0);
 
-// The page's cheaper sRGB encoding (index.html's SRGB_CUBIC, in float32 as the shader computes
-// it) must give every one of the 256 levels an sRGB texture holds back as the same byte as the
-// exact curve does: the levels it gets wrong (none expected).
-async function srgbCubicMisses() {
+// The page's cheaper sRGB conversions (index.html's SRGB_CUBIC and SRGB_DECODE_CUBIC, in
+// float32 as the shaders compute them) against the exact curves: the encoding must give every
+// one of the 256 levels an sRGB texture holds back as the same byte, and stay within 0.1 of a
+// level between them; the decoding, once encoded again as the frame's sRGB target does, within
+// 0.01 of a level. Returns what fails (nothing expected).
+async function srgbCubicFaults() {
   const html = await readFile(join(dist, 'index.html'), 'utf8');
-  const m = html.match(/const SRGB_CUBIC = \[([^\]]*)\]/);
-  if (!m) return ['no SRGB_CUBIC in index.html'];
-  const c = m[1].split(',').map(Number).map(Math.fround);
+  const coefficients = (name) => {
+    const m = html.match(new RegExp(`const ${name} = \\[([^\\]]*)\\]`));
+    return m ? m[1].split(',').map(Number).map(Math.fround) : null;
+  };
+  const enc = coefficients('SRGB_CUBIC'), dec = coefficients('SRGB_DECODE_CUBIC');
+  if (!enc || !dec) return ['no SRGB_CUBIC / SRGB_DECODE_CUBIC in index.html'];
   const f = Math.fround;
-  const misses = [];
+  const cubic = (c, q) => f(c[0] + f(q * f(c[1] + f(q * f(c[2] + f(q * c[3]))))));
+  const quarter = (x) => f(Math.sqrt(f(Math.sqrt(x))));
+  const encode = (x) => (x <= 0.0031308 ? 12.92 * x : 1.055 * x ** (1 / 2.4) - 0.055);
+  const faults = [];
   for (let level = 0; level < 256; level++) {
     const v = level / 255;
     const x = f(v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
     if (x <= 0.0031308) continue; // the shader's linear segment, unchanged
-    const q = f(Math.sqrt(f(Math.sqrt(x))));
-    const out = f(c[0] + f(q * f(c[1] + f(q * f(c[2] + f(q * c[3]))))));
-    if (Math.round(out * 255) !== level) misses.push(level);
+    if (Math.round(cubic(enc, quarter(x)) * 255) !== level) faults.push(`encoding misses level ${level}`);
   }
-  return misses;
+  let encWorst = 0, decWorst = 0;
+  for (let i = 0; i <= 4096; i++) {
+    const x = f(0.0031308 + (1 - 0.0031308) * (i / 4096) ** 2);
+    encWorst = Math.max(encWorst, Math.abs(cubic(enc, quarter(x)) - encode(x)) * 255);
+    const s = 0.04045 + (1 - 0.04045) * (i / 4096);
+    const y = f((s + 0.055) / 1.055);
+    const linear = f(f(y * y) * cubic(dec, quarter(y)));
+    decWorst = Math.max(decWorst, Math.abs(encode(linear) - s) * 255);
+  }
+  if (!(encWorst < 0.1)) faults.push(`encoding off by ${encWorst.toFixed(3)} of a level`);
+  if (!(decWorst < 0.01)) faults.push(`decoding off by ${decWorst.toFixed(4)} of a level`);
+  return faults;
 }
 
 async function testBrowser(bundle) {
@@ -158,10 +175,12 @@ async function testBrowser(bundle) {
     report.highp_shaders = await v.page.evaluate(() => window.shoalHighpShaders ?? null);
     if (!(report.highp_shaders >= 1)) failures.push(`no mediump shader was raised to highp (${report.highp_shaders})`);
     // wgpu's sRGB pass onto the canvas with the cubic in place of its pow (index.html).
+    // wgpu's sRGB present pass and egui's shader with the cubics in place of their pows.
     report.fast_srgb = await v.page.evaluate(() => window.shoalFastSrgb ?? null);
-    if (!(report.fast_srgb >= 1)) failures.push(`wgpu's sRGB present pass kept its pow (${report.fast_srgb}): its shader changed?`);
-    const misses = await srgbCubicMisses();
-    if (misses.length) failures.push(`the page's sRGB cubic misses levels ${misses.slice(0, 8).join(', ')}`);
+    for (const swap of ['present', 'egui_encode', 'egui_decode']) {
+      if (!(report.fast_srgb?.[swap] >= 1)) failures.push(`the page's sRGB swap '${swap}' did not take (its shader changed?)`);
+    }
+    for (const fault of await srgbCubicFaults()) failures.push(`the page's sRGB cubics: ${fault}`);
     if (report.loaded_bundle !== 'app') failures.push(`the page loaded '${report.loaded_bundle}', not 'app'`);
     await v.page.waitForTimeout(3000); // let the school spread out and the panels settle
     const canvas = v.page.locator('#shoal');
