@@ -15,8 +15,8 @@ const REAL_FOR_FRECHET: usize = 1000;
 /// Scores samples with the shipped classifier, on the CPU: the live quality number.
 pub struct Judge {
     model: crate::learn::metrics::Classifier<crate::learn::Cpu>,
-    /// The classifier's features of real test digits.
-    real: Vec<f32>,
+    /// The classifier's features of real test digits (computed once per process).
+    real: &'static [f32],
 }
 
 impl Judge {
@@ -29,13 +29,11 @@ impl Judge {
         // The real digits' features: the same for every job, so computed once (a job is
         // rebuilt on every Reset).
         static REAL: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
-        let real = REAL
-            .get_or_init(|| {
-                let n = REAL_FOR_FRECHET.min(test.len());
-                let px = crate::learn::data::PIXELS;
-                crate::learn::metrics::probs_and_features(&model, &test.images[..n * px], &dev).1
-            })
-            .clone();
+        let real = REAL.get_or_init(|| {
+            let n = REAL_FOR_FRECHET.min(test.len());
+            let px = crate::learn::data::PIXELS;
+            crate::learn::metrics::probs_and_features(&model, &test.images[..n * px], &dev).1
+        });
         Some(Self { model, real })
     }
 
@@ -46,7 +44,7 @@ impl Judge {
         Quality {
             step,
             score: classifier_score(&probs),
-            frechet: frechet_distance(&feats, &self.real, FEATURES),
+            frechet: frechet_distance(&feats, self.real, FEATURES),
         }
     }
 }

@@ -119,12 +119,19 @@ fn set_training_threads_idle(idle: bool) {
             continue;
         };
         if name.starts_with(THREAD_PREFIX) {
-            let param = libc::sched_param { sched_priority: 0 };
-            // SAFETY: only changes the scheduling class of one of this process's threads.
-            unsafe {
-                libc::sched_setscheduler(tid, policy, &param);
-            }
+            set_policy(tid, policy);
         }
+    }
+}
+
+/// Puts thread `tid` of this process (0: the calling thread) in scheduling class `policy`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_policy(tid: libc::pid_t, policy: libc::c_int) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler only changes the scheduling class of one of this process's
+    // threads; the parameter is a valid sched_param.
+    unsafe {
+        libc::sched_setscheduler(tid, policy, &param);
     }
 }
 
@@ -132,9 +139,5 @@ fn set_training_threads_idle(idle: bool) {
 /// threads leave idle.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub(super) fn idle_this_thread() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sched_setscheduler on this thread (id 0) only changes its scheduling class.
-    unsafe {
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-    }
+    set_policy(0, libc::SCHED_IDLE);
 }
