@@ -100,3 +100,13 @@ pub fn rate_label(steps_per_s: f64) -> String {
         format!("{steps_per_s:.1} steps/s")
     }
 }
+
+/// A number for an error message: as written for ordinary sizes (`2.5`, `1000`), in scientific
+/// notation when very large or very small (`1e308`, not its 309 digits).
+pub fn number(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-4..1e7).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}

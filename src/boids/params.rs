@@ -1,6 +1,7 @@
 //! Parameters of the fish school, with validation and TOML presets.
 
 use serde::{Deserialize, Serialize};
+use crate::util::number;
 use std::path::Path;
 
 /// Most fish a school may have, wherever it is asked for: `--fish`, the panel's count, its
@@ -88,20 +89,21 @@ impl Default for BoidParams {
 }
 
 /// A parameter value that the rules cannot work with.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum ParamError {
-    #[error("{name} must be a finite number, got {value}")]
+    /// Not a number, or (read from text) beyond f32's range, about ±3.4e38.
+    #[error("{name} must be a finite number (at most about 3.4e38 in size), got {}", number(*value as f64))]
     NotFinite { name: &'static str, value: f32 },
-    #[error("{name} must be greater than 0, got {value}")]
+    #[error("{name} must be greater than 0, got {}", number(*value as f64))]
     NotPositive { name: &'static str, value: f32 },
-    #[error("{name} must not be negative, got {value}")]
+    #[error("{name} must not be negative, got {}", number(*value as f64))]
     Negative { name: &'static str, value: f32 },
-    #[error("avoid ({avoid}) must not exceed vision ({vision})")]
+    #[error("avoid ({}) must not exceed vision ({})", number(*avoid as f64), number(*vision as f64))]
     AvoidAboveVision { avoid: f32, vision: f32 },
-    #[error("{name} is too large ({value}); at most {max}")]
+    #[error("{name} is too large ({}); at most {}", number(*value as f64), number(*max as f64))]
     TooLarge { name: &'static str, value: f32, max: f32 },
     #[error(
-        "the field of {width} x {height} with vision {vision} needs {cells} grid cells; at most {max} are allowed (raise vision or shrink the field)"
+        "the field of {} x {} with vision {} needs {} grid cells; at most {} are allowed (raise vision or shrink the field)", number(*width as f64), number(*height as f64), number(*vision as f64), number(*cells), number(*max)
     )]
     TooManyCells {
         width: f32,
@@ -110,6 +112,27 @@ pub enum ParamError {
         cells: f64,
         max: f64,
     },
+}
+
+impl ParamError {
+    /// The preset field the error is about (`None` where it is about two).
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::NotFinite { name, .. }
+            | Self::NotPositive { name, .. }
+            | Self::Negative { name, .. }
+            | Self::TooLarge { name, .. } => Some(name),
+            Self::AvoidAboveVision { .. } => Some("avoid"),
+            Self::TooManyCells { .. } => None,
+        }
+    }
+}
+
+/// The 1-based line where `key = ...` is set in a TOML text, if it is set at the top level.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim().trim_matches('"') == key))
+        .map(|i| i + 1)
 }
 
 /// The largest grid the neighbour search will allocate (cells of size `vision`).
@@ -239,9 +262,10 @@ impl BoidParams {
                 why: e.message().trim().to_string(),
             }
         })?;
-        params.validate().map_err(|source| PresetError::Invalid {
+        params.validate().map_err(|problem| PresetError::Invalid {
             origin: origin.to_string(),
-            source,
+            line: problem.field().and_then(|f| line_of_key(text, f)),
+            problem,
         })?;
         Ok(params)
     }
@@ -272,9 +296,10 @@ impl BoidParams {
 
     /// Saves a preset atomically (temp file, then rename).
     pub fn save(&self, path: &Path) -> Result<(), PresetError> {
-        self.validate().map_err(|source| PresetError::Invalid {
+        self.validate().map_err(|problem| PresetError::Invalid {
             origin: format!("not saved to {}", path.display()),
-            source,
+            line: None,
+            problem,
         })?;
         crate::util::write_atomic(path, self.to_toml().as_bytes()).map_err(|e| PresetError::Write {
             path: path.display().to_string(),
@@ -311,29 +336,36 @@ impl BoidParams {
         let rocks: Vec<super::Rock> = rocks
             .try_into()
             .map_err(|e: toml::de::Error| parse_err(Some("rocks".into()), e.message().trim().to_string()))?;
-        for r in &rocks {
+        for (k, r) in rocks.iter().enumerate() {
             if !(r.x.is_finite() && r.y.is_finite() && r.radius.is_finite() && r.radius > 0.0) {
                 return Err(parse_err(
-                    Some("rocks".into()),
-                    format!("a rock needs a finite place and a radius above 0, got {r:?}"),
+                    Some(format!("rocks[{k}]")),
+                    format!(
+                        "a rock needs finite x and y and a radius above 0; got x = {}, y = {}, radius = {}",
+                        number(r.x as f64),
+                        number(r.y as f64),
+                        number(r.radius as f64)
+                    ),
                 ));
             }
         }
         let params: BoidParams = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| parse_err(None, e.message().trim().to_string()))?;
-        params.validate().map_err(|source| PresetError::Invalid {
+        params.validate().map_err(|problem| PresetError::Invalid {
             origin: origin.to_string(),
-            source,
+            line: problem.field().and_then(|f| line_of_key(text, f)),
+            problem,
         })?;
         Ok((params, rocks))
     }
 
     /// Saves a preset with its rocks atomically.
     pub fn save_with_rocks(&self, rocks: &[super::Rock], path: &Path) -> Result<(), PresetError> {
-        self.validate().map_err(|source| PresetError::Invalid {
+        self.validate().map_err(|problem| PresetError::Invalid {
             origin: format!("not saved to {}", path.display()),
-            source,
+            line: None,
+            problem,
         })?;
         let mut text = self.to_toml();
         for r in rocks {
@@ -358,7 +390,7 @@ impl BoidParams {
 
 /// Why a preset could not be used. Each names where the preset came from (the file), and the
 /// field where one is at fault.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum PresetError {
     #[error("cannot read preset {path}: {why}")]
     Read { path: String, why: String },
@@ -371,6 +403,13 @@ pub enum PresetError {
         field: Option<String>,
         why: String,
     },
-    #[error("{origin}: {source}")]
-    Invalid { origin: String, source: ParamError },
+    /// The file's values parsed but the rules cannot work with one of them. (The field is not
+    /// called `source`: thiserror would make it the error's cause, and a chain printed with
+    /// `{:#}` would say the same thing twice.)
+    #[error("{origin}{}: {problem}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Invalid {
+        origin: String,
+        line: Option<usize>,
+        problem: ParamError,
+    },
 }

@@ -48,7 +48,7 @@ enum Command {
     Basics(BasicsArgs),
     /// The Path-SGD paper's Fig. 2: SGD, AdaGrad, Path-SGD on balanced and unbalanced nets.
     PathSgd(PathSgdArgs),
-    /// Render the scene off-screen (no window) into an animated GIF or numbered PNGs.
+    /// Render the scene off-screen (no window) into an MP4 or WebM video, an animated GIF or numbered PNGs.
     Record(RecordArgs),
     /// Open the tank (needs a display, e.g. Xvfb), run some frames, save one as PNG, exit.
     Screenshot(ScreenshotArgs),

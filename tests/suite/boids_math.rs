@@ -404,9 +404,21 @@ fn presets_round_trip_and_bad_presets_change_nothing() {
         ),
         ("visoin = 3.0", &["line 1", "unknown field `visoin`"][..]),
         ("vision = nan", &["vision must be a finite number"][..]),
+        // Beyond f32's range: said once, with the line, and what is accepted.
+        (
+            "width = 900.0\nvision = 1e39",
+            &["line 2", "vision must be a finite number (at most about 3.4e38", "got inf"][..],
+        ),
+        // Large numbers in scientific notation, not 31 digits.
+        ("width = 1e30", &["line 1", "width is too large (1e30); at most 1e7"][..]),
     ] {
         std::fs::write(&path, text).unwrap();
-        let err = BoidParams::load(&path).expect_err(text).to_string();
+        let error = BoidParams::load(&path).expect_err(text);
+        // As the command line prints it: the whole chain of causes.
+        let chain = format!("{:#}", anyhow::Error::from(error.clone()));
+        let err = error.to_string();
+        assert_eq!(chain, err, "{text}: the cause is said once");
+        assert!(!err.contains("00000000"), "{text}: {err}");
         assert!(err.starts_with(&format!("preset {}", path.display())), "{text}: {err}");
         for needle in needles {
             assert!(err.contains(needle), "{text}: {err}");

@@ -225,7 +225,8 @@ fn presets_keep_the_rocks_and_refuse_bad_ones() {
     assert_eq!((p.vision, p.fov, r.len()), (80.0, 360.0, 0));
     std::fs::write(&path, "vision = 80.0\n[[rocks]]\nx = 1.0\ny = 2.0\nradius = -3.0\n").unwrap();
     let e = BoidParams::load_with_rocks(&path).unwrap_err().to_string();
-    assert!(e.contains("rocks") && e.contains("radius"), "{e}");
+    assert!(e.contains("field `rocks[0]`") && e.contains("got x = 1, y = 2, radius = -3"), "{e}");
+    assert!(!e.contains("Rock {"), "no Rust debug form: {e}");
     std::fs::write(&path, "fov = 400.0\n").unwrap();
     let e = BoidParams::load_with_rocks(&path).unwrap_err().to_string();
     assert!(e.contains("fov"), "{e}");

@@ -353,6 +353,11 @@ fn bad_scripts_name_their_line_and_write_nothing() {
     let (code, err) = record_script(dir.path(), "fish = 10\nfps = 500\n", &out, &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("line 2:") && err.contains("fps"), "{err}");
+    // A huge number is written short, once.
+    let (code, err) = record_script(dir.path(), "fish = 10\nseconds = 1e308\n", &out, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 2:") && err.contains("seconds must be 0.01 to 3600, got 1e308"), "{err}");
+    assert!(!err.contains("0000000000"), "{err}");
 }
 
 #[test]

@@ -23,6 +23,7 @@
 //! c = 100
 //! ```
 
+use crate::util::number;
 use crate::boids::BoidParams;
 use crate::scene::JobKind;
 use bevy::prelude::*;
@@ -186,7 +187,12 @@ fn finite(v: f64, what: &str, range: std::ops::RangeInclusive<f64>) -> Result<f6
     if v.is_finite() && range.contains(&v) {
         Ok(v)
     } else {
-        Err(format!("{what} must be {} to {}, got {v}", range.start(), range.end()))
+        Err(format!(
+            "{what} must be {} to {}, got {}",
+            number(*range.start()),
+            number(*range.end()),
+            number(v)
+        ))
     }
 }
 
@@ -279,7 +285,7 @@ impl Script {
             let s = spanned.get_ref();
             let at = |why: String| format!("line {line}: {why}");
             if !(s.at.is_finite() && s.at >= 0.0) {
-                return Err(at(format!("`at` must be a time in seconds (0 or more), got {}", s.at)));
+                return Err(at(format!("`at` must be a time in seconds (0 or more), got {}", number(s.at))));
             }
             if s.at < last {
                 return Err(at(format!(
