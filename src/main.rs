@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(all(target_arch = "wasm32", feature = "app"))]
 fn main() {
-    shoal::scene::web::run();
+    shoal::app::web::run();
 }
 
 #[cfg(all(target_arch = "wasm32", not(feature = "app")))]

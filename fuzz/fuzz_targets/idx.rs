@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shoal::learn::data::{Digits, EmnistSplit, idx};
+use shoal_learn::data::{Digits, EmnistSplit, idx};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(a) = idx::parse(data) {

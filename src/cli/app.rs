@@ -3,9 +3,9 @@
 use super::{MAX_APP_FISH, exit_result};
 use anyhow::Result;
 use clap::Args;
+use shoal::app::backend::BackendChoice;
+use shoal::app::{AppOptions, build_app};
 use shoal::boids::BoidParams;
-use shoal::scene::backend::BackendChoice;
-use shoal::scene::{AppOptions, build_app};
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
@@ -24,7 +24,7 @@ pub(super) struct RunArgs {
     pub(super) steps_per_second: f64,
     /// Trainings shown in the panels (comma-separated: basics, path-sgd, dcgan).
     #[arg(long, value_delimiter = ',', default_value = "basics,path-sgd,dcgan")]
-    pub(super) train: Vec<shoal::scene::JobKind>,
+    pub(super) train: Vec<shoal::app::JobKind>,
     /// No training panels at all.
     #[arg(long)]
     pub(super) no_train: bool,
@@ -46,7 +46,7 @@ pub(super) struct RunArgs {
     /// default) or on the renderer's device itself (shared: one device, but the frames wait on
     /// the training).
     #[arg(long)]
-    pub(super) gpu_device: Option<shoal::scene::backend::GpuDeviceChoice>,
+    pub(super) gpu_device: Option<shoal::app::backend::GpuDeviceChoice>,
     /// No window: render off-screen (1280x720) as fast as the work allows, to measure frame
     /// times where there is no display. Needs --seconds.
     #[arg(long)]
@@ -117,9 +117,9 @@ pub(super) fn app_options(args: &RunArgs) -> Result<AppOptions> {
         None => (BoidParams::default(), Vec::new()),
     };
     anyhow::ensure!(
-        args.sharks <= shoal::scene::playground::MAX_SHARKS,
+        args.sharks <= shoal::tank::playground::MAX_SHARKS,
         "--sharks must be at most {}, got {}",
-        shoal::scene::playground::MAX_SHARKS,
+        shoal::tank::playground::MAX_SHARKS,
         args.sharks
     );
     anyhow::ensure!(
@@ -175,7 +175,7 @@ pub(super) fn run_app(args: &RunArgs) -> Result<()> {
 /// One rasterizer thread for Mesa's lavapipe when the app splits a two-core machine between
 /// drawing and training (`AppOptions::split_two_cores`), unless `LP_NUM_THREADS` is set.
 /// Runs before the app (and any of its threads) starts.
-fn split_rasterizer(opts: &shoal::scene::AppOptions) {
+fn split_rasterizer(opts: &shoal::app::AppOptions) {
     if opts.split_two_cores() && std::env::var_os("LP_NUM_THREADS").is_none() {
         // SAFETY: called from `main`'s thread before the app spawns any thread.
         unsafe { std::env::set_var("LP_NUM_THREADS", "1") };
@@ -195,7 +195,7 @@ pub(super) fn screenshot(args: &ScreenshotArgs) -> Result<()> {
     let opts = app_options(&args.run)?;
     split_rasterizer(&opts);
     let mut app = build_app(&opts);
-    app.add_plugins(shoal::scene::capture::CapturePlugin {
+    app.add_plugins(shoal::record::capture::CapturePlugin {
         out: args.out.clone(),
         after_frames: args.frames,
     });

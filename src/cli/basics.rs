@@ -17,13 +17,12 @@ pub(super) struct BasicsArgs {
 }
 
 pub(super) fn basics(args: &BasicsArgs) -> Result<()> {
-    use shoal::learn::basics::{self, Method};
+    use shoal::learn::basics::Method;
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
-    shoal::util::prepare_out_dir(&args.out)?;
+    shoal_common::fs::prepare_out_dir(&args.out)?;
     let bar = progress_bar(args.epochs as u64, "basics");
     let start = std::time::Instant::now();
-    let dev = Default::default();
-    let curves = basics::run::<shoal::learn::CpuAutodiff>(args.epochs, args.seed, &dev, |e, l| {
+    let curves = shoal::learn::tasks::basics(args.epochs, args.seed, &mut |e, l| {
         bar.set_position(e as u64 + 1);
         bar.set_message(format!("hand {:.3e}  autodiff {:.3e}  module {:.3e}", l[0], l[1], l[2]));
     });

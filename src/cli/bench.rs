@@ -1,11 +1,11 @@
 //! `shoal bench ...`: headless benchmarks, one JSON line each.
 
-use super::{TrainBackend, train_backend};
+use super::train_device;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use shoal::app::backend::BackendChoice;
 use shoal::boids::bench::{BoidBench, run as run_boid_bench};
 use shoal::boids::{BoidParams, SchoolKind};
-use shoal::scene::backend::BackendChoice;
 
 #[derive(Subcommand, Debug)]
 pub(super) enum BenchCommand {
@@ -166,51 +166,26 @@ fn bench_gpu_school(_: &BoidBench, _: bool) -> Result<()> {
 }
 
 pub(super) fn bench_path_sgd(args: &PathSgdBenchArgs) -> Result<()> {
-    let r = shoal::learn::path_sgd::bench::run::<shoal::learn::CpuAutodiff>(
-        args.hidden,
-        args.batch,
-        args.iters,
-        &Default::default(),
-    )?;
+    let r = shoal::learn::tasks::path_sgd_bench(args.hidden, args.batch, args.iters)?;
     println!("{}", serde_json::to_string(&r)?);
     Ok(())
 }
 
 pub(super) fn bench_dcgan(args: &DcganBenchArgs) -> Result<()> {
     anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
-    match train_backend(args.backend)? {
-        TrainBackend::Flex => bench_dcgan_on::<shoal::learn::CpuAutodiff>(args, Default::default()),
-        #[cfg(feature = "gpu")]
-        TrainBackend::Wgpu(dev) => bench_dcgan_on::<shoal::learn::gpu::GpuAutodiff>(args, dev),
-    }
-}
-
-pub(super) fn bench_dcgan_on<B: burn::tensor::backend::AutodiffBackend>(
-    args: &DcganBenchArgs,
-    dev: B::Device,
-) -> Result<()> {
-    use shoal::learn::data::{Digits, Split};
-    use shoal::learn::dcgan::{DcganConfig, Trainer};
-    let cfg = DcganConfig {
+    let device = train_device(args.backend)?;
+    let cfg = shoal::learn::dcgan::DcganConfig {
         batch: args.batch,
-        ..DcganConfig::default()
+        ..Default::default()
     };
-    let data = std::sync::Arc::new(Digits::bundled(Split::Train));
-    let mut t = Trainer::<B>::new(cfg, data, dev)?;
-    t.step();
-    let mut times = Vec::new();
-    for _ in 0..args.iters {
-        let s = std::time::Instant::now();
-        t.step();
-        times.push(s.elapsed().as_secs_f64() * 1e3);
-    }
-    let times = shoal::util::sorted(times);
+    let times = shoal::learn::tasks::dcgan_iteration_ms(cfg, &device, args.iters)?;
+    let times = shoal_common::stats::sorted(times);
     let json = serde_json::json!({
         "bench": "dcgan",
         "backend": args.backend.name(),
         "batch": args.batch,
         "iters": args.iters,
-        "ms_per_iter": shoal::util::percentile(&times, 50.0),
+        "ms_per_iter": shoal_common::stats::percentile(&times, 50.0),
         "ms_per_iter_min": times[0],
     });
     println!("{json}");

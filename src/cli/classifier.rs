@@ -38,36 +38,28 @@ pub(super) fn classifier(args: &ClassifierArgs) -> Result<()> {
         return score(s);
     }
     use shoal::learn::data::{Digits, Split};
-    use shoal::learn::metrics::{self, classifier_score, probs_and_features};
+
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let (train, test) = (Digits::bundled(Split::Train), Digits::bundled(Split::Test));
-    let dev = Default::default();
     let bar = progress_bar((args.epochs * (train.len() / 64)) as u64, "classifier");
-    let (model, accs) = metrics::train_classifier::<shoal::learn::CpuAutodiff>(
-        &train,
-        &test,
-        args.epochs,
-        args.seed,
-        &dev,
-        |e, _, loss| {
-            bar.inc(1);
-            bar.set_message(format!("epoch {} loss {loss:.4}", e + 1));
-        },
-    );
+    let trained = shoal::learn::tasks::train_classifier(&train, &test, args.epochs, args.seed, &mut |e, _, loss| {
+        bar.inc(1);
+        bar.set_message(format!("epoch {} loss {loss:.4}", e + 1));
+    })?;
     bar.finish_and_clear();
-    for (e, a) in accs.iter().enumerate() {
+    for (e, a) in trained.accuracies.iter().enumerate() {
         println!("epoch {}: test accuracy {:.4}", e + 1, a);
     }
-    let (probs, _) = probs_and_features(&model, &test.images, &dev);
     println!(
         "classifier score of the real test images: {:.3} (max 10)",
-        classifier_score(&probs)
+        trained.real_score
     );
-    let bytes = model.to_bytes()?;
-    shoal::util::write_atomic(&args.out, &bytes).with_context(|| format!("cannot write {}", args.out.display()))?;
+    let bytes = trained.bytes;
+    shoal_common::fs::write_atomic(&args.out, &bytes)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("wrote {} ({} bytes)", args.out.display(), bytes.len());
     Ok(())
 }
@@ -76,7 +68,7 @@ pub(super) fn classifier(args: &ClassifierArgs) -> Result<()> {
 fn score(args: &ScoreArgs) -> Result<()> {
     use shoal::learn::data::idx::{self, IdxType};
     use shoal::learn::data::{Digits, Split};
-    use shoal::learn::metrics::{Classifier, score_images};
+
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
     let arr = idx::parse(&bytes).with_context(|| format!("{} is not an IDX file", args.file.display()))?;
     anyhow::ensure!(
@@ -86,10 +78,8 @@ fn score(args: &ScoreArgs) -> Result<()> {
         arr.dtype,
         arr.dims
     );
-    let dev = Default::default();
-    let model = Classifier::<shoal::learn::Cpu>::bundled(&dev)?;
     let real = Digits::bundled(Split::Test);
-    let s = score_images(&model, &arr.data, &real.images, &dev);
+    let s = shoal::learn::tasks::score_with_bundled(&arr.data, &real.images)?;
     let line = serde_json::json!({
         "file": args.file.display().to_string(),
         "images": s.images,

@@ -1,9 +1,9 @@
 //! `shoal dcgan`: the seed's DCGAN run (the loop itself is `learn::dcgan::run`).
 
-use super::{TrainBackend, print_above, progress_bar, train_backend};
+use super::{print_above, progress_bar, train_device};
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use shoal::scene::backend::BackendChoice;
+use shoal::app::backend::BackendChoice;
 use std::path::Path;
 use std::path::PathBuf;
 
@@ -78,16 +78,9 @@ pub(super) fn dcgan(args: &DcganArgs) -> Result<()> {
         return sample(s);
     }
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
-    match train_backend(args.backend)? {
-        TrainBackend::Flex => dcgan_on::<shoal::learn::CpuAutodiff>(args, Default::default()),
-        #[cfg(feature = "gpu")]
-        TrainBackend::Wgpu(dev) => dcgan_on::<shoal::learn::gpu::GpuAutodiff>(args, dev),
-    }
-}
-
-pub(super) fn dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganArgs, dev: B::Device) -> Result<()> {
+    let device = train_device(args.backend)?;
     use shoal::learn::dcgan::DcganConfig;
-    use shoal::learn::dcgan::run::{Progress, RunOptions, run};
+    use shoal::learn::dcgan::run::{Progress, RunOptions};
     let opts = RunOptions {
         cfg: DcganConfig {
             z: 32,
@@ -105,7 +98,7 @@ pub(super) fn dcgan_on<B: burn::tensor::backend::AutodiffBackend>(args: &DcganAr
         resume: args.resume,
     };
     let bar = progress_bar(0, "dcgan");
-    let done = run::<B>(&opts, dev, |p| match p {
+    let done = shoal::learn::tasks::dcgan(&opts, &device, &mut |p| match p {
         Progress::Start { total, done } => {
             bar.set_length(total);
             bar.set_position(done);
@@ -154,7 +147,7 @@ pub(super) fn parse_decay(s: &str) -> std::result::Result<f64, String> {
 /// kept one), as an IDX file and optionally a grid; written only when all are made.
 fn sample(args: &SampleArgs) -> Result<()> {
     use anyhow::Context;
-    use shoal::learn::dcgan::{checkpoint::load_generator, sample_generator, tile, write_grey_png};
+    use shoal::learn::dcgan::{tile, write_grey_png};
     anyhow::ensure!(
         (1..=MAX_SAMPLES).contains(&args.n),
         "--n must be between 1 and {MAX_SAMPLES}, got {}",
@@ -162,10 +155,8 @@ fn sample(args: &SampleArgs) -> Result<()> {
     );
     let file = super::app::checkpoint_file(&args.from);
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read the checkpoint {}", file.display()))?;
-    let dev = Default::default();
-    let (g, cfg, epoch) = load_generator::<shoal::learn::Cpu>(&bytes, &dev)
+    let (images, cfg, epoch) = shoal::learn::tasks::dcgan_sample(&bytes, args.n, args.seed)
         .with_context(|| format!("{} is not a usable DCGAN checkpoint", file.display()))?;
-    let images = sample_generator(&g, cfg.z, args.n, args.seed, &dev);
     let idx = shoal::learn::data::idx::encode(shoal::learn::data::idx::IdxType::U8, &[args.n as u32, 28, 28], &images);
     let body = if has_gz_extension(&args.out) {
         use std::io::Write;
@@ -179,7 +170,7 @@ fn sample(args: &SampleArgs) -> Result<()> {
         let (grey, w, h) = tile(&images, 8, 8);
         write_grey_png(grid, &grey, w, h, 2)?;
     }
-    shoal::util::write_atomic(&args.out, &body).with_context(|| format!("cannot write {}", args.out.display()))?;
+    shoal_common::fs::write_atomic(&args.out, &body).with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
         "wrote {} digits from {} (epoch {epoch}{}) to {}",
         args.n,

@@ -21,7 +21,8 @@ use data::{DataArgs, data};
 use dcgan::{DcganArgs, dcgan};
 use path_sgd::{PathSgdArgs, path_sgd};
 use record::{RecordArgs, record};
-use shoal::scene::backend::BackendChoice;
+use shoal::app::backend::BackendChoice;
+use shoal::learn::Device;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -129,23 +130,17 @@ pub(super) fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// The training backend `--backend` names.
-pub(super) enum TrainBackend {
-    Flex,
-    #[cfg(feature = "gpu")]
-    Wgpu(shoal::learn::gpu::WgpuDevice),
-}
-
-/// For `--backend wgpu`, opens the GPU (a clear error when there is none).
-pub(super) fn train_backend(choice: BackendChoice) -> Result<TrainBackend> {
+/// The device `--backend` names; for `--backend wgpu` it opens the GPU (a clear error when
+/// there is none).
+pub(super) fn train_device(choice: BackendChoice) -> Result<Device> {
     match choice {
-        BackendChoice::Flex => Ok(TrainBackend::Flex),
+        BackendChoice::Flex => Ok(Device::Cpu),
         #[cfg(feature = "gpu")]
         BackendChoice::Wgpu => {
             use shoal::learn::gpu;
             let (dev, adapter) = gpu::standalone_device(gpu::software_allowed_by_env())?;
             eprintln!("training on the GPU: {adapter}");
-            Ok(TrainBackend::Wgpu(dev))
+            Ok(Device::Gpu(dev))
         }
         #[cfg(not(feature = "gpu"))]
         BackendChoice::Wgpu => anyhow::bail!("this shoal was built without the `gpu` feature; use --backend flex"),
@@ -156,16 +151,16 @@ pub(super) fn train_backend(choice: BackendChoice) -> Result<TrainBackend> {
             match gpu::standalone_device(gpu::software_allowed_by_env()) {
                 Ok((dev, adapter)) => {
                     eprintln!("training on the GPU: {adapter}");
-                    Ok(TrainBackend::Wgpu(dev))
+                    Ok(Device::Gpu(dev))
                 }
                 Err(e) => {
                     eprintln!("training on the CPU (burn Flex), chosen by --backend auto: {e:#}");
-                    Ok(TrainBackend::Flex)
+                    Ok(Device::Cpu)
                 }
             }
         }
         #[cfg(not(feature = "gpu"))]
-        BackendChoice::Auto => Ok(TrainBackend::Flex),
+        BackendChoice::Auto => Ok(Device::Cpu),
     }
 }
 

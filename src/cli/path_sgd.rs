@@ -37,7 +37,7 @@ pub(super) struct PathSgdArgs {
 pub(super) fn path_sgd(args: &PathSgdArgs) -> Result<()> {
     use shoal::learn::data::{Digits, Split};
     use shoal::learn::path_sgd::PathSgd;
-    use shoal::learn::path_sgd::experiment::{self as ex, ExperimentConfig, Init, Progress};
+    use shoal::learn::path_sgd::experiment::{self as ex, ExperimentConfig, Progress};
     anyhow::ensure!(args.hidden > 0, "--hidden must be at least 1");
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
@@ -49,7 +49,7 @@ pub(super) fn path_sgd(args: &PathSgdArgs) -> Result<()> {
         );
     }
     PathSgd::new(args.p)?;
-    shoal::util::prepare_out_dir(&args.out)?;
+    shoal_common::fs::prepare_out_dir(&args.out)?;
     let mut train = Digits::load(args.data.as_deref(), Split::Train, None)?;
     if let Some(n) = args.train_limit {
         anyhow::ensure!(n >= 2 * args.batch, "--train-limit must be at least twice the batch");
@@ -70,64 +70,55 @@ pub(super) fn path_sgd(args: &PathSgdArgs) -> Result<()> {
         select_epochs: args.select_epochs,
         holdout: (train.len() / 8).max(args.batch),
     };
-    let dev = Default::default();
     eprintln!("choosing learning rates from {:?} on a held-out split ...", cfg.lr_grid);
-    let lrs = ex::choose_learning_rates::<shoal::learn::CpuAutodiff>(&cfg, &train, &dev, &mut |p| match p {
+    let bar = progress_bar(0, "path-sgd");
+    let mut choose = |p: Progress<'_>| match p {
         Progress::Trial {
             algo,
             init,
             lr,
             holdout_error,
             diverged,
-        } => eprintln!(
-            "  {:<8} {:<10} lr {lr:<6} held-out error {:.4}{}",
-            algo.name(),
-            init.name(),
-            holdout_error,
-            if diverged { " (diverged)" } else { "" }
+        } => print_above(
+            &bar,
+            format!(
+                "  {:<8} {:<10} lr {lr:<6} held-out error {:.4}{}",
+                algo.name(),
+                init.name(),
+                holdout_error,
+                if diverged { " (diverged)" } else { "" }
+            ),
         ),
-        Progress::Chosen { algo, lr } => eprintln!("  -> {}: lr {lr}", algo.name()),
+        Progress::Chosen { algo, lr } => print_above(&bar, format!("  -> {}: lr {lr}", algo.name())),
+        _ => {}
+    };
+    let rows = shoal::learn::tasks::path_sgd_experiment(&cfg, train, &test, &mut choose, &mut |p| match p {
+        Progress::Step {
+            run,
+            runs,
+            step,
+            steps,
+            loss,
+        } => {
+            bar.set_length(steps as u64);
+            bar.set_position(step as u64);
+            bar.set_message(format!("run {}/{runs} loss {loss:.4}", run + 1));
+        }
+        Progress::Epoch(r) => print_above(
+            &bar,
+            format!(
+                "{:<8} {:<10} epoch {:>3}: train CE {:.4} train err {:.4} test err {:.4}{}",
+                r.algo.name(),
+                r.init.name(),
+                r.epoch,
+                r.train.cross_entropy,
+                r.train.error,
+                r.test.error,
+                if r.diverged { " (diverged)" } else { "" }
+            ),
+        ),
         _ => {}
     });
-    let train = std::sync::Arc::new(train);
-    let bar = progress_bar(0, "path-sgd");
-    let rows = ex::train_runs::<shoal::learn::CpuAutodiff>(
-        &cfg,
-        &lrs,
-        &Init::ALL,
-        cfg.epochs,
-        train.clone(),
-        &train,
-        &test,
-        &dev,
-        &mut |p| match p {
-            Progress::Step {
-                run,
-                runs,
-                step,
-                steps,
-                loss,
-            } => {
-                bar.set_length(steps as u64);
-                bar.set_position(step as u64);
-                bar.set_message(format!("run {}/{runs} loss {loss:.4}", run + 1));
-            }
-            Progress::Epoch(r) => print_above(
-                &bar,
-                format!(
-                    "{:<8} {:<10} epoch {:>3}: train CE {:.4} train err {:.4} test err {:.4}{}",
-                    r.algo.name(),
-                    r.init.name(),
-                    r.epoch,
-                    r.train.cross_entropy,
-                    r.train.error,
-                    r.test.error,
-                    if r.diverged { " (diverged)" } else { "" }
-                ),
-            ),
-            _ => {}
-        },
-    );
     bar.finish_and_clear();
     let (csv, png) = ex::write_outputs(&rows, &args.out)?;
     println!("final epoch:");

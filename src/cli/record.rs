@@ -3,8 +3,8 @@
 use super::{MAX_APP_FISH, progress_bar, quiet_no_adapter_panics};
 use anyhow::Result;
 use clap::Args;
-use shoal::scene::record::{Output, RecordOptions, RecordScene, parse_size};
-use shoal::scene::script::Script;
+use shoal::record::script::Script;
+use shoal::record::{Output, RecordOptions, RecordScene, parse_size};
 
 /// Flags left out fall back to the script's settings (`--script`), then to the defaults shown.
 #[derive(Args, Debug)]
@@ -100,11 +100,11 @@ pub(super) fn record(args: &RecordArgs) -> Result<()> {
     quiet_no_adapter_panics();
     let bar = progress_bar(opts.frames as u64, "record");
     let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        shoal::scene::record::record(&opts, |n| bar.set_position(n as u64))
+        shoal::record::record(&opts, |n| bar.set_position(n as u64))
     }))
     .map_err(|_| anyhow::anyhow!("rendering failed (see the message above)"))??;
     bar.finish_and_clear();
-    let peak = shoal::scene::record::peak_resident_mb()
+    let peak = shoal::record::peak_resident_mb()
         .map(|mb| format!(" (peak memory {mb:.0} MB)"))
         .unwrap_or_default();
     println!(

@@ -122,7 +122,7 @@ fn grid_diff(a: &Trainer<CpuAutodiff>, b: &Trainer<GpuAutodiff>) -> (u8, f64) {
 #[cfg(feature = "app")]
 #[test]
 fn the_app_trains_the_dcgan_on_the_renderers_device() {
-    let label = dcgan_in_app(shoal::scene::backend::GpuDeviceChoice::Shared);
+    let label = dcgan_in_app(shoal::app::backend::GpuDeviceChoice::Shared);
     assert!(label.contains("the renderer's device"), "{label}");
 }
 
@@ -130,18 +130,18 @@ fn the_app_trains_the_dcgan_on_the_renderers_device() {
 #[cfg(feature = "app")]
 #[test]
 fn the_app_trains_the_dcgan_on_a_device_of_its_own() {
-    let label = dcgan_in_app(shoal::scene::backend::GpuDeviceChoice::Own);
+    let label = dcgan_in_app(shoal::app::backend::GpuDeviceChoice::Own);
     assert!(label.contains("a device of its own"), "{label}");
 }
 
 /// Trains a DCGAN job for a few frames in a headless render app on the chosen GPU device;
 /// returns the backend's label.
 #[cfg(feature = "app")]
-fn dcgan_in_app(device: shoal::scene::backend::GpuDeviceChoice) -> String {
-    use shoal::scene::backend::{GpuTrainingPlugin, SharedBackend};
-    use shoal::scene::record::headless_render_app;
-    use shoal::scene::training::{JobState, TrainingPlugin, Trainings};
-    use shoal::scene::{Host, JobKind, SharedSettings, job_factory};
+fn dcgan_in_app(device: shoal::app::backend::GpuDeviceChoice) -> String {
+    use shoal::app::backend::{GpuTrainingPlugin, SharedBackend};
+    use shoal::app::{Host, JobKind, SharedSettings, job_factory};
+    use shoal::record::headless_render_app;
+    use shoal::training::{JobState, TrainingPlugin, Trainings};
 
     let mut app = headless_render_app();
     app.add_plugins(GpuTrainingPlugin {
@@ -187,12 +187,12 @@ fn dcgan_in_app(device: shoal::scene::backend::GpuDeviceChoice) -> String {
 #[test]
 fn without_a_renderer_the_app_trains_on_the_cpu_and_says_why() {
     use bevy::prelude::*;
-    use shoal::scene::backend::{GpuTrainingPlugin, SharedBackend};
+    use shoal::app::backend::{GpuTrainingPlugin, SharedBackend};
     for auto in [false, true] {
         let mut app = App::new();
         app.add_plugins(MinimalPlugins).add_plugins(GpuTrainingPlugin {
             allow_software: true,
-            device: shoal::scene::backend::GpuDeviceChoice::Shared,
+            device: shoal::app::backend::GpuDeviceChoice::Shared,
             auto,
         });
         app.finish();
@@ -211,11 +211,11 @@ fn without_a_renderer_the_app_trains_on_the_cpu_and_says_why() {
 #[cfg(feature = "app")]
 #[test]
 fn auto_backend_picks_the_gpu_only_when_the_renderer_has_a_real_one() {
-    use shoal::scene::backend::{GpuTrainingPlugin, SharedBackend};
-    let mut app = shoal::scene::record::headless_render_app();
+    use shoal::app::backend::{GpuTrainingPlugin, SharedBackend};
+    let mut app = shoal::record::headless_render_app();
     app.add_plugins(GpuTrainingPlugin {
         allow_software: false,
-        device: shoal::scene::backend::GpuDeviceChoice::Own,
+        device: shoal::app::backend::GpuDeviceChoice::Own,
         auto: true,
     });
     app.finish();

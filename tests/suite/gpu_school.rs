@@ -260,12 +260,12 @@ fn recordings_with_the_gpu_school_show_the_cpu_schools_fish() {
 fn in_the_app_a_click_watches_a_gpu_fish_or_adds_one() {
     use bevy::prelude::*;
     use bevy::time::TimeUpdateStrategy;
+    use shoal::app::{AppOptions, SchoolMode};
     use shoal::boids::SchoolKind;
     use shoal::boids::plugin::{Position, SchoolControl};
-    use shoal::scene::gpu_school::{Command, GpuFishIndex, GpuLink};
-    use shoal::scene::{AppOptions, SchoolMode};
+    use shoal::tank::gpu_school::{Command, GpuFishIndex, GpuLink};
 
-    let mut app = shoal::scene::record::headless_render_app();
+    let mut app = shoal::record::headless_render_app();
     app.insert_resource(TimeUpdateStrategy::ManualDuration(std::time::Duration::from_secs_f64(
         1.0 / 60.0,
     )));
@@ -275,7 +275,7 @@ fn in_the_app_a_click_watches_a_gpu_fish_or_adds_one() {
         school: SchoolKind::Gpu,
         ..AppOptions::default()
     };
-    shoal::scene::add_tank(&mut app, &opts);
+    shoal::app::add_tank(&mut app, &opts);
     app.finish();
     app.cleanup();
     app.world_mut().resource_mut::<SchoolControl>().running = false;

@@ -356,7 +356,10 @@ fn bad_scripts_name_their_line_and_write_nothing() {
     // A huge number is written short, once.
     let (code, err) = record_script(dir.path(), "fish = 10\nseconds = 1e308\n", &out, &[]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("line 2:") && err.contains("seconds must be 0.01 to 3600, got 1e308"), "{err}");
+    assert!(
+        err.contains("line 2:") && err.contains("seconds must be 0.01 to 3600, got 1e308"),
+        "{err}"
+    );
     assert!(!err.contains("0000000000"), "{err}");
 }
 
@@ -404,7 +407,7 @@ fn the_shipped_demo_scripts_are_valid() {
         if path.extension().is_none_or(|x| x != "toml") {
             continue;
         }
-        let script = shoal::scene::script::Script::load(&path).unwrap();
+        let script = shoal::record::script::Script::load(&path).unwrap();
         let h = &script.header;
         let seconds = h
             .seconds
@@ -423,7 +426,7 @@ fn the_shipped_demo_scripts_are_valid() {
 #[test]
 fn the_field_fits_between_the_panels() {
     use bevy::math::Vec2;
-    use shoal::scene::layout::{CameraView, fit};
+    use shoal::ui::layout::{CameraView, fit};
     for (target, free) in [
         (Vec2::new(1280.0, 720.0), (0.2, 0.73)),
         (Vec2::new(1920.0, 1080.0), (0.0, 1.0)),
@@ -451,14 +454,14 @@ fn the_field_fits_between_the_panels() {
 #[test]
 fn in_the_app_no_panel_covers_the_tank() {
     use bevy::prelude::*;
-    use shoal::scene::layout::Docking;
-    use shoal::scene::tank::TankCamera;
-    let opts = shoal::scene::AppOptions {
+    use shoal::tank::TankCamera;
+    use shoal::ui::layout::Docking;
+    let opts = shoal::app::AppOptions {
         headless: true,
-        backend: shoal::scene::backend::BackendChoice::Flex,
+        backend: shoal::app::backend::BackendChoice::Flex,
         ..Default::default()
     };
-    let mut app = shoal::scene::build_app(&opts);
+    let mut app = shoal::app::build_app(&opts);
     app.finish();
     app.cleanup();
     for _ in 0..12 {

@@ -3,7 +3,7 @@
 use bevy::prelude::*;
 use shoal::learn::dcgan::DcganConfig;
 use shoal::learn::live::{BasicsJob, Command, DcganJob, Deferred, Job, NotReady};
-use shoal::scene::training::{Factory, JobState, TrainingPlugin, Trainings};
+use shoal::training::{Factory, JobState, TrainingPlugin, Trainings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -178,7 +178,7 @@ fn an_inline_job_slower_than_the_budget_leaves_frames_free() {
     let share = spent.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-6 / wall;
     assert!(steps >= 8.0, "only {steps} steps");
     assert!(
-        share <= shoal::scene::training::INLINE_SHARE + 0.15,
+        share <= shoal::training::INLINE_SHARE + 0.15,
         "training took {share:.2} of the time"
     );
     assert!(frames as f64 > steps * 1.5, "{frames} frames for {steps} steps");
@@ -486,13 +486,13 @@ fn the_two_core_split_applies_only_to_small_machines_training_from_the_start() {
         "no training at start: frames keep both rasterizer threads"
     );
     assert!(!split_two_cores(2, true, 0.0), "share 0: frames first");
-    let opts = shoal::scene::AppOptions {
+    let opts = shoal::app::AppOptions {
         autostart: true,
         ..Default::default()
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(opts.split_two_cores(), cores <= 2 && !opts.jobs.is_empty());
-    let no_jobs = shoal::scene::AppOptions {
+    let no_jobs = shoal::app::AppOptions {
         autostart: true,
         jobs: Vec::new(),
         ..Default::default()
@@ -569,7 +569,7 @@ fn a_long_curve_is_drawn_as_its_envelope_with_its_spikes_and_its_end() {
 #[test]
 fn the_frame_pacer_sleeps_on_the_main_thread() {
     let mut world = World::new();
-    let mut pace = IntoSystem::into_system(shoal::scene::pacing::pace);
+    let mut pace = IntoSystem::into_system(shoal::app::pacing::pace);
     pace.initialize(&mut world);
     assert!(!pace.is_send(), "the pacer may run on a task-pool thread");
 }

@@ -1,8 +1,8 @@
 //! The browser build's options (its query string), checked on native.
 
+use shoal::app::web::options_from_query;
+use shoal::app::{AppOptions, JobKind};
 use shoal::boids::MAX_FISH;
-use shoal::scene::web::options_from_query;
-use shoal::scene::{AppOptions, JobKind};
 
 #[test]
 fn empty_query_gives_the_defaults() {
@@ -19,7 +19,7 @@ fn empty_query_gives_the_defaults() {
 fn query_sets_every_option() {
     let o = options_from_query("?fish=500&seed=7&train=dcgan,basics&autostart=1&diagnostics&seconds=2.5&backend=flex")
         .unwrap();
-    assert_eq!(o.backend, shoal::scene::backend::BackendChoice::Flex);
+    assert_eq!(o.backend, shoal::app::backend::BackendChoice::Flex);
     assert_eq!(o.fish, 500);
     assert_eq!(o.seed, 7);
     assert_eq!(o.jobs, vec![JobKind::Dcgan, JobKind::Basics]);
@@ -57,7 +57,7 @@ fn bad_query_is_refused_with_every_problem_named() {
 /// (two updates in one browser frame) or one long training frame; nothing without frames.
 #[test]
 fn the_fps_label_reads_the_usual_frame() {
-    use shoal::util::frames_per_second;
+    use shoal_common::stats::frames_per_second;
     let mut page: Vec<f64> = vec![55.0; 14];
     page.extend([0.2, 0.3, 0.1, 420.0, 0.2, 610.0]);
     let fps = frames_per_second(page.iter().copied()).unwrap();
@@ -75,7 +75,7 @@ fn the_fps_label_reads_the_usual_frame() {
 /// on a software GPU), never as "0.0 steps/s" once steps come.
 #[test]
 fn a_slow_trainings_speed_reads_as_seconds_a_step() {
-    use shoal::util::rate_label;
+    use shoal_common::text::rate_label;
     assert_eq!(rate_label(2.44), "2.4 steps/s");
     assert_eq!(rate_label(0.1), "0.1 steps/s");
     assert_eq!(rate_label(1.0 / 77.0), "77 s a step");
