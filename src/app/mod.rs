@@ -5,6 +5,7 @@ pub mod backend;
 #[cfg(target_arch = "wasm32")]
 mod console_log;
 pub mod diagnostics;
+pub mod options;
 pub mod pacing;
 pub mod web;
 

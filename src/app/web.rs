@@ -6,7 +6,7 @@
 //!
 //! The query parser is plain Rust, tested on native.
 
-use super::{AppOptions, JobKind};
+use super::{AppOptions, JobKind, options};
 use std::time::Duration;
 
 /// The page's canvas (`web/index.html`).
@@ -36,16 +36,7 @@ pub fn options_from_query(query: &str) -> Result<AppOptions, String> {
             _ => Err(format!("{key} must be 1 or 0, got '{v}'")),
         };
         let result: Result<(), String> = match key {
-            "fish" => match value.parse::<usize>() {
-                Ok(n) if n <= crate::boids::MAX_FISH => {
-                    opts.fish = n;
-                    Ok(())
-                }
-                _ => Err(format!(
-                    "fish must be a whole number up to {}, got '{value}'",
-                    crate::boids::MAX_FISH
-                )),
-            },
+            "fish" => options::parse_count("fish", value, options::fish).map(|n| opts.fish = n),
             "seed" => value
                 .parse()
                 .map(|s| opts.seed = s)
@@ -61,13 +52,7 @@ pub fn options_from_query(query: &str) -> Result<AppOptions, String> {
                 .map(|jobs| opts.jobs = jobs),
             "autostart" => flag(value).map(|b| opts.autostart = b),
             "diagnostics" => flag(value).map(|b| opts.diagnostics = b.then_some(None)),
-            "seconds" => match value.parse::<f64>() {
-                Ok(s) if s.is_finite() && s > 0.0 => {
-                    opts.seconds = Some(s);
-                    Ok(())
-                }
-                _ => Err(format!("seconds must be a positive number, got '{value}'")),
-            },
+            "seconds" => options::parse_number("seconds", value, options::seconds).map(|s| opts.seconds = Some(s)),
             "backend" => value.parse().map(|b| opts.backend = b),
             _ => Err(format!(
                 "unknown option '{key}' (use fish, seed, train, autostart, diagnostics, seconds, backend)"

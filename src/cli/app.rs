@@ -1,26 +1,26 @@
 //! The tank: `shoal` / `shoal run`, and `shoal screenshot`.
 
-use super::{MAX_APP_FISH, exit_result};
+use super::exit_result;
 use anyhow::Result;
 use clap::Args;
 use shoal::app::backend::BackendChoice;
-use shoal::app::{AppOptions, build_app};
+use shoal::app::{AppOptions, build_app, options};
 use shoal::boids::BoidParams;
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
 pub(super) struct RunArgs {
     /// Number of fish at start.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = AppOptions::default().fish, value_parser = |s: &str| options::parse_count("fish", s, options::fish))]
     pub(super) fish: usize,
     /// Seed for the school's random source.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = AppOptions::default().seed)]
     pub(super) seed: u64,
     /// Load all fish parameters from a TOML preset.
     #[arg(long)]
     pub(super) preset: Option<PathBuf>,
     /// School steps per second (fixed timestep).
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = AppOptions::default().steps_per_second, value_parser = |s: &str| options::parse_number("steps_per_second", s, options::steps_per_second))]
     pub(super) steps_per_second: f64,
     /// Trainings shown in the panels (comma-separated: basics, path-sgd, dcgan).
     #[arg(long, value_delimiter = ',', default_value = "basics,path-sgd,dcgan")]
@@ -35,7 +35,7 @@ pub(super) struct RunArgs {
     #[arg(long, num_args = 0..=1, value_name = "FILE")]
     pub(super) diagnostics: Option<Option<PathBuf>>,
     /// Quit after this many seconds (prints a final frame-time summary).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| options::parse_number("seconds", s, options::seconds))]
     pub(super) seconds: Option<f64>,
     /// Train DCGAN and Path-SGD on auto (the renderer's GPU when it is a real one, else the
     /// CPU; the panel says which and why), flex (CPU) or wgpu (the renderer's GPU; without one
@@ -61,7 +61,7 @@ pub(super) struct RunArgs {
     #[arg(long)]
     pub(super) dcgan_from: Option<PathBuf>,
     /// Autonomous sharks that chase the fish (0 to 64).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = AppOptions::default().sharks, value_parser = |s: &str| options::parse_count("sharks", s, options::sharks))]
     pub(super) sharks: usize,
     /// Which school steps the fish: cpu (the default, the reference) or gpu (compute shaders
     /// on the renderer's device, drawn straight from the GPU's buffer).
@@ -116,28 +116,6 @@ pub(super) fn app_options(args: &RunArgs) -> Result<AppOptions> {
         Some(path) => BoidParams::load_with_rocks(path)?,
         None => (BoidParams::default(), Vec::new()),
     };
-    anyhow::ensure!(
-        args.sharks <= shoal::tank::playground::MAX_SHARKS,
-        "--sharks must be at most {}, got {}",
-        shoal::tank::playground::MAX_SHARKS,
-        args.sharks
-    );
-    anyhow::ensure!(
-        args.steps_per_second.is_finite() && args.steps_per_second > 0.0,
-        "--steps-per-second must be a positive number, got {}",
-        args.steps_per_second
-    );
-    anyhow::ensure!(
-        args.fish <= MAX_APP_FISH,
-        "--fish must be at most {MAX_APP_FISH}, got {}",
-        args.fish
-    );
-    if let Some(sec) = args.seconds {
-        anyhow::ensure!(
-            sec.is_finite() && sec > 0.0,
-            "--seconds must be a positive number, got {sec}"
-        );
-    }
     anyhow::ensure!(
         args.gpu_device.is_none() || args.backend != BackendChoice::Flex,
         "--gpu-device applies to --backend wgpu or auto, not flex"

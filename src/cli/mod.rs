@@ -107,9 +107,6 @@ pub(super) fn exit_result(exit: bevy::app::AppExit) -> Result<()> {
     }
 }
 
-/// Most fish the app will spawn (the same limit as the panel's and the browser's).
-pub(super) const MAX_APP_FISH: usize = shoal::boids::MAX_FISH;
-
 /// Prints a line above the progress bar, or plainly when the bar is hidden (no terminal).
 pub(super) fn print_above(bar: &indicatif::ProgressBar, line: String) {
     if bar.is_hidden() {

@@ -1,6 +1,6 @@
 //! `shoal record`: the scene rendered off-screen into a GIF, PNG frames or a video.
 
-use super::{MAX_APP_FISH, progress_bar, quiet_no_adapter_panics};
+use super::{progress_bar, quiet_no_adapter_panics};
 use anyhow::Result;
 use clap::Args;
 use shoal::record::script::Script;
@@ -14,7 +14,7 @@ pub(super) struct RecordArgs {
     #[arg(long)]
     pub(super) scene: Option<RecordScene>,
     /// [default: 300]
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| shoal::app::options::parse_count("fish", s, shoal::app::options::fish))]
     pub(super) fish: Option<usize>,
     /// [default: 1]
     #[arg(long)]
@@ -57,10 +57,6 @@ fn options(args: &RecordArgs) -> Result<RecordOptions> {
     let header = script.as_ref().map(|s| s.header.clone()).unwrap_or_default();
     let defaults = RecordOptions::default();
     let fish = args.fish.or(header.fish).unwrap_or(defaults.fish);
-    anyhow::ensure!(
-        fish <= MAX_APP_FISH,
-        "--fish must be at most {MAX_APP_FISH}, got {fish}"
-    );
     let fps = args.fps.or(header.fps).unwrap_or(defaults.fps);
     let frames = match (args.frames, header.frames, header.seconds) {
         (Some(n), _, _) | (None, Some(n), _) => n,

@@ -201,3 +201,34 @@ fn a_training_spec_for_a_worker_round_trips_and_a_bad_one_is_an_error() {
     bad[opt] = 5;
     assert!(decode_spec(&bad).unwrap_err().contains("unknown optimiser 5"));
 }
+
+/// One limit, one text: the page's address, a script's header and the command line (the app's
+/// and the recorder's `--fish`) say the same about too many fish, and nothing starts.
+#[test]
+fn the_fish_limit_reads_the_same_everywhere() {
+    let too_many = MAX_FISH + 1;
+    let want = shoal::app::options::fish(too_many).unwrap_err();
+    assert!(
+        want.contains(&format!("0 to {MAX_FISH}")) && want.contains(&too_many.to_string()),
+        "{want}"
+    );
+    let page = options_from_query(&format!("fish={too_many}")).unwrap_err();
+    assert!(page.contains(&want), "the page: {page}");
+    let script = shoal::record::script::Script::parse(&format!("fish = {too_many}\n")).unwrap_err();
+    assert!(
+        script.contains(&want) && script.contains("line 1"),
+        "the script: {script}"
+    );
+    for args in [vec!["--fish"], vec!["record", "--out", "never.gif", "--fish"]] {
+        let n = too_many.to_string();
+        let all: Vec<&str> = args.iter().copied().chain([n.as_str()]).collect();
+        let (code, _, err) = crate::cli::shoal(&all);
+        assert_eq!(code, 2, "{all:?}: {err}");
+        assert!(err.contains(&want), "{all:?}: {err}");
+    }
+    assert!(!std::path::Path::new("never.gif").exists());
+    assert_eq!(
+        shoal::app::options::parse_count("fish", "lots", shoal::app::options::fish).unwrap_err(),
+        "fish must be a whole number, got 'lots'"
+    );
+}

@@ -248,7 +248,7 @@ impl Script {
             return Err(header_err("frames", "give seconds or frames, not both".into()));
         }
         if let Some(n) = raw.fish {
-            finite(n as f64, "fish", 0.0..=crate::boids::MAX_FISH as f64).map_err(|e| header_err("fish", e))?;
+            crate::app::options::fish(n).map_err(|e| header_err("fish", e))?;
         }
         if let Some(r) = raw.dcgan_per_frame {
             finite(r, "dcgan_per_frame", 0.0..=8.0).map_err(|e| header_err("dcgan_per_frame", e))?;
